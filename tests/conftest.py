@@ -23,3 +23,20 @@ def tiny_frame():
     good = [f"great tasty product number {i} love it" for i in range(20)]
     bad = [f"awful stale product number {i} never again" for i in range(20)]
     return pd.DataFrame({"text": good + bad, "label": ["great"] * 20 + ["other"] * 20})
+
+
+@pytest.fixture
+def tiny_dataset(tiny_frame):
+    """``tiny_frame`` as a DatasetDict (train 24 / validation 8 / test 8), built with `datasets` directly."""
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["great", "other"])})
+    frame = tiny_frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    frame["label"] = (frame["label"] == "other").astype(int)
+
+    def split(rows):
+        return datasets.Dataset.from_pandas(rows.reset_index(drop=True), features=features, preserve_index=False)
+
+    return datasets.DatasetDict(train=split(frame.iloc[:24]), validation=split(frame.iloc[24:32]),
+                                test=split(frame.iloc[32:]))

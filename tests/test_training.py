@@ -1,0 +1,109 @@
+"""workbench.training: HF Trainer driven from one config, tidy history, reproducibility."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.errors import DataError, ParameterError
+from workbench.models import load_model
+from workbench.training import HISTORY_COLUMNS, TrainConfig, fine_tune, predict_logits
+
+SPEC = "tiny:num_layers=1,hidden_size=32,num_heads=2"
+
+
+def _train(dataset, **overrides):
+    config = TrainConfig(**{"learning_rate": 1e-3, "batch_size": 8, "logging_steps": 1, "max_length": 32,
+                            "progress": False, **overrides})
+    model, tokenizer = load_model(SPEC, num_labels=2, seed=config.seed)
+    return fine_tune(model, tokenizer, dataset, config)
+
+
+def test_history_is_tidy_and_the_learning_rate_follows_the_linear_schedule(tiny_dataset):
+    result = _train(tiny_dataset, max_steps=6, learning_rate=1e-3)
+    history = result.history
+    assert list(history.columns) == HISTORY_COLUMNS
+    assert {"loss", "grad_norm", "lr_group_0", "lr_group_1", "eval_accuracy", "eval_macro_f1"} <= set(history.metric)
+    lrs = history[history.metric == "lr_group_0"].set_index("step")["value"]
+    # Linear decay without warmup: the k-th step (1-based) of T uses lr * (T - k + 1) / T.
+    expected = {k: 1e-3 * (6 - k + 1) / 6 for k in range(1, 7)}
+    assert lrs.to_dict() == pytest.approx(expected)
+    # Two groups (with and without weight decay) share one schedule here.
+    assert history[history.metric == "lr_group_1"]["value"].tolist() == pytest.approx(lrs.tolist())
+    assert result.global_step == 6
+
+
+def test_same_seed_same_metrics_and_different_seed_differs(tiny_dataset):
+    a = _train(tiny_dataset, max_steps=6, seed=3)
+    b = _train(tiny_dataset, max_steps=6, seed=3)
+    c = _train(tiny_dataset, max_steps=6, seed=4)
+    pd.testing.assert_frame_equal(a.history, b.history)
+    losses = [r.history.query("metric == 'loss'")["value"].to_numpy() for r in (a, c)]
+    assert not np.allclose(*losses)
+
+
+def test_learns_an_obvious_signal_and_restores_the_best_checkpoint(tiny_dataset):
+    result = _train(tiny_dataset, num_epochs=8.0, learning_rate=3e-3)
+    evals = result.history.query("metric == 'eval_accuracy'")["value"]
+    assert result.best_metric == evals.max() == 1.0
+    metrics = result.evaluate(tiny_dataset["test"], n_resamples=200)
+    assert metrics["accuracy"] == 1.0
+    assert len(evals) == 8  # one evaluation per epoch
+
+
+def test_gradient_accumulation_counts_optimizer_steps(tiny_dataset):
+    # 24 examples, batch 4, accumulate 3 -> 2 optimizer steps per epoch.
+    result = _train(tiny_dataset, num_epochs=2.0, batch_size=4, gradient_accumulation_steps=3)
+    assert result.global_step == 4
+
+
+def test_early_stopping_stops_before_max_steps(tiny_dataset):
+    # A learning rate this small cannot improve accuracy, so patience 1 ends the run at the 2nd evaluation.
+    result = _train(tiny_dataset, max_steps=30, eval_steps=2, learning_rate=1e-12, early_stopping_patience=1)
+    assert result.global_step == 4
+
+
+def test_warmup_ratio_is_a_fraction_of_steps(tiny_dataset):
+    result = _train(tiny_dataset, max_steps=10, warmup_ratio=0.3, lr_scheduler_type="constant_with_warmup")
+    lrs = result.history.query("metric == 'lr_group_0'").set_index("step")["value"]
+    warmup = math.ceil(10 * 0.3)
+    assert lrs[1] == pytest.approx(0.0)  # the first step uses the warmup's starting rate
+    assert lrs[warmup + 1] == pytest.approx(1e-3) and lrs[10] == pytest.approx(1e-3)
+
+
+def test_predict_logits_shape_and_empty_input(tiny_dataset):
+    model, tokenizer = load_model(SPEC, num_labels=2)
+    assert predict_logits(model, tokenizer, tiny_dataset["test"]["text"], progress=False).shape == (8, 2)
+    assert predict_logits(model, tokenizer, [], progress=False).shape == (0, 2)
+
+
+def test_bf16_refused_where_the_hardware_lacks_it(monkeypatch, tiny_dataset):
+    monkeypatch.setattr("workbench.training.bf16_supported", lambda: False)
+    with pytest.raises(ParameterError, match=r"'bf16' parameter of TrainConfig must be False or 'auto' .* "
+                                             r"Got True instead"):
+        _train(tiny_dataset, max_steps=1, bf16=True)
+    assert _train(tiny_dataset, max_steps=1, bf16="auto").bf16 is False
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(learning_rate=-1.0), r"'learning_rate' parameter of TrainConfig must be a finite number in \(0.0, 10.0\]"),
+    (dict(lr_scheduler_type="cosine_annealing"), r"'lr_scheduler_type' .* one of 'linear'.* Got 'cosine_annealing'"),
+    (dict(max_steps=0), r"'max_steps' parameter of TrainConfig must be -1 or >= 1. Got 0"),
+    (dict(batch_size=0), r"'batch_size' parameter of TrainConfig must be an int >= 1. Got 0"),
+    (dict(warmup_ratio=1.5), r"'warmup_ratio' .* \[0.0, 1.0\). Got 1.5"),
+    (dict(metric_for_best_model="f1"), r"'metric_for_best_model' .* one of 'accuracy', 'macro_f1', 'loss'"),
+    (dict(bf16="yes"), r"'bf16' .* one of 'auto', True, False. Got 'yes'"),
+])
+def test_bad_train_config(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_missing_validation_split(tiny_dataset):
+    model, tokenizer = load_model(SPEC, num_labels=2)
+    del tiny_dataset["validation"]
+    with pytest.raises(DataError, match=r"must have a 'validation' split. Got splits \['train', 'test'\]"):
+        fine_tune(model, tokenizer, tiny_dataset, TrainConfig(max_steps=1, progress=False))
