@@ -145,11 +145,15 @@ class TrainResult:
         return predict_logits(self.model, self.tokenizer, texts, max_length=self.config.max_length,
                               batch_size=batch_size or self.config.eval_batch_size, progress=False)
 
+    def predict_labels(self, texts) -> np.ndarray:
+        """Predicted label ids for ``texts``."""
+        return self.predict(texts).argmax(axis=1)
+
     def evaluate(self, split, *, n_resamples: int = 1000, seed: int = 0) -> dict:
         """Accuracy, macro-F1, precision, recall and bootstrap 95% CIs on a split with ``text``/``label``."""
         from workbench.evaluation import evaluate_predictions
 
-        y_pred = self.predict(split["text"]).argmax(axis=1)
+        y_pred = self.predict_labels(split["text"])
         return evaluate_predictions(np.asarray(split["label"]), y_pred, label_names=self.label_names,
                                     n_resamples=n_resamples, seed=seed)
 
@@ -303,6 +307,27 @@ def predict_logits(model, tokenizer, texts, *, max_length: int = 128, batch_size
             outputs.append(model(**batch).logits.float().cpu().numpy())
     n_labels = model.config.num_labels
     return np.concatenate(outputs) if outputs else np.zeros((0, n_labels), dtype=np.float32)
+
+
+def plot_history(history: pd.DataFrame, *, metrics: tuple[str, ...] = ("loss", "eval_accuracy")):
+    """One panel per metric of a :class:`HistoryCallback` frame, over optimiser steps.
+
+    >>> fig = plot_history(pd.DataFrame({"step": [1, 2], "epoch": [0.5, 1.0], "metric": ["loss"] * 2,
+    ...                                  "value": [0.7, 0.6]}), metrics=("loss",))
+    >>> fig.axes[0].get_title()
+    'loss'
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        rows = history[history["metric"] == metric]
+        ax.plot(rows["step"], rows["value"], marker="o" if len(rows) < 20 else None)
+        ax.set(title=metric, xlabel="step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
 
 
 def bf16_supported() -> bool:

@@ -1,0 +1,544 @@
+"""Task metrics, bootstrap confidence intervals, paired significance tests, latency and memory.
+
+Everything works offline: scikit-learn computes the metrics, ``scipy.stats.bootstrap`` does the
+resampling, psutil samples memory. Hub metrics from the optional ``evaluate`` package are reachable
+through :func:`hub_metric` only, and fail with a clear :class:`~workbench.errors.ResourceUnavailableError`
+when the package or the network is missing.
+
+Heavy libraries (scikit-learn, scipy, matplotlib, torch) are imported inside the functions that use
+them, so ``import workbench`` stays quick.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench._validation import check_choice, check_float, check_int, check_type
+from workbench.errors import DataError, ParameterError, ResourceUnavailableError
+
+__all__ = [
+    "METRICS",
+    "bootstrap_ci",
+    "classification_metrics",
+    "confusion_frame",
+    "evaluate_predictions",
+    "hub_metric",
+    "measure_latency",
+    "metrics_table",
+    "paired_bootstrap_test",
+    "plot_confusion",
+    "plot_intervals",
+]
+
+#: Metric names accepted by :func:`bootstrap_ci` and :func:`paired_bootstrap_test`.
+METRICS = ("accuracy", "macro_f1")
+
+CONFUSION_COLUMNS = ["true", "predicted", "count"]
+METRICS_TABLE_COLUMNS = ["model", "metric", "value", "ci_low", "ci_high"]
+
+# Seconds between two memory samples: short enough to catch an allocation that lives for a few
+# milliseconds, long enough that the sampling thread costs well under 1 % of a core.
+_RSS_SAMPLE_INTERVAL_S = 0.001
+
+
+# --------------------------------------------------------------------------- input checks
+
+def _as_labels(name: str, values: Any, func: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ParameterError(
+            f"The {name!r} parameter of {func} must be a 1-D sequence of labels. "
+            f"Got an array of shape {array.shape} instead. Pass one label per example.")
+    if array.size == 0:
+        raise DataError(
+            f"The {name!r} parameter of {func} must be non-empty. Got 0 labels instead. "
+            "Evaluate on at least one example.")
+    return array
+
+
+def _check_same_length(y_true: Any, func: str, **predictions: Any) -> tuple[np.ndarray, ...]:
+    """Return ``y_true`` and each prediction array, all 1-D, non-empty and of one length."""
+    truth = _as_labels("y_true", y_true, func)
+    arrays = [truth]
+    for name, values in predictions.items():
+        array = _as_labels(name, values, func)
+        if len(array) != len(truth):
+            raise ParameterError(
+                f"The {name!r} parameter of {func} must have the same length as 'y_true' "
+                f"({len(truth)}). Got length {len(array)} instead. Pass one prediction per example.")
+        arrays.append(array)
+    return tuple(arrays)
+
+
+def _encode(*arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """Map labels of any type to integer codes shared by all arrays; return codes and class count."""
+    classes, codes = np.unique(np.concatenate(arrays), return_inverse=True)
+    return list(np.split(codes, len(arrays))), len(classes)
+
+
+def _label_name(label: Any, label_names: Sequence[str] | None) -> str:
+    if label_names is not None and isinstance(label, (int, np.integer)) and 0 <= label < len(label_names):
+        return str(label_names[label])
+    return str(label.item() if isinstance(label, np.generic) else label)
+
+
+# --------------------------------------------------------------------------- metrics
+
+def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *,
+                           label_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Accuracy, macro F1, macro precision and macro recall, computed by scikit-learn.
+
+    Macro averages run over the labels present in ``y_true`` or ``y_pred`` (scikit-learn's default);
+    a class that is never predicted scores 0 precision instead of warning.
+
+    Parameters
+    ----------
+    y_true, y_pred : sequence
+        Gold and predicted labels, one per example (ints or strings).
+    label_names : sequence of str, optional
+        Names of integer labels (``label_names[i]`` names label ``i``), used for ``per_class_f1``.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``macro_f1``, ``precision``, ``recall`` (plain floats), ``n`` (int) and
+        ``per_class_f1`` (label name -> F1).
+
+    Examples
+    --------
+    >>> m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], label_names=["neg", "pos"])
+    >>> m["accuracy"], round(m["macro_f1"], 3), m["per_class_f1"]["neg"]
+    (0.75, 0.733, 0.6666666666666666)
+    """
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    func = "classification_metrics"
+    y_true, y_pred = _check_same_length(y_true, func, y_pred=y_pred)
+    labels = np.unique(np.concatenate([y_true, y_pred]))
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1.mean()),
+        "precision": float(precision.mean()),
+        "recall": float(recall.mean()),
+        "n": int(len(y_true)),
+        "per_class_f1": {_label_name(label, label_names): float(score) for label, score in zip(labels, f1)},
+    }
+
+
+def confusion_frame(y_true: Sequence[Any], y_pred: Sequence[Any], *,
+                    label_names: Sequence[str]) -> pd.DataFrame:
+    """Tidy confusion matrix: one row per (true, predicted) pair of classes, zeros included.
+
+    Labels may be integer ids into ``label_names`` or the names themselves. Rows follow the order of
+    ``label_names``. scikit-learn's ``confusion_matrix`` does the counting.
+
+    Examples
+    --------
+    >>> confusion_frame([0, 1, 1], [0, 0, 1], label_names=["neg", "pos"]).to_dict("list")
+    {'true': ['neg', 'neg', 'pos', 'pos'], 'predicted': ['neg', 'pos', 'neg', 'pos'], 'count': [1, 0, 1, 1]}
+    """
+    from sklearn.metrics import confusion_matrix
+
+    func = "confusion_frame"
+    y_true, y_pred = _check_same_length(y_true, func, y_pred=y_pred)
+    names = [str(name) for name in label_names]
+    if not names:
+        raise ParameterError(f"The 'label_names' parameter of {func} must list at least one class. "
+                             "Got [] instead. Pass the ClassLabel's .names.")
+    ids = list(range(len(names))) if np.issubdtype(y_true.dtype, np.integer) else names
+    unknown = sorted(set(np.concatenate([y_true, y_pred]).tolist()) - set(ids), key=str)
+    if unknown:
+        raise ParameterError(
+            f"The labels given to {func} must be ids or names from 'label_names' ({names}). "
+            f"Got unknown labels {unknown[:5]} instead. Pass the matching label_names.")
+    matrix = confusion_matrix(y_true, y_pred, labels=ids)
+    true, predicted = np.meshgrid(names, names, indexing="ij")
+    return pd.DataFrame({"true": true.ravel(), "predicted": predicted.ravel(),
+                         "count": matrix.ravel().astype(int)}, columns=CONFUSION_COLUMNS)
+
+
+def plot_confusion(frame: pd.DataFrame, *, normalize: bool = False):
+    """Heat map of a :func:`confusion_frame`, counts written in each cell.
+
+    ``normalize=True`` shows each true class's row as shares (recall on the diagonal).
+
+    Examples
+    --------
+    >>> fig = plot_confusion(confusion_frame([0, 1, 1], [0, 0, 1], label_names=["neg", "pos"]))
+    >>> fig.axes[0].get_xlabel()
+    'predicted'
+    """
+    import matplotlib.pyplot as plt
+
+    # pivot_table with sort=False keeps the label order confusion_frame wrote.
+    matrix = frame.pivot_table(index="true", columns="predicted", values="count",
+                               aggfunc="sum", sort=False, fill_value=0)
+    values = matrix.to_numpy(dtype=float)
+    if normalize:
+        values = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.2 * len(matrix.columns) + 2, 1.0 * len(matrix.index) + 1.5))
+    image = ax.imshow(values, cmap="Blues")
+    ax.set(xticks=range(len(matrix.columns)), xticklabels=matrix.columns,
+           yticks=range(len(matrix.index)), yticklabels=matrix.index,
+           xlabel="predicted", ylabel="true")
+    for (row, col), value in np.ndenumerate(values):
+        text = f"{value:.2f}" if normalize else f"{int(value)}"
+        dark = value > values.max() / 2
+        ax.text(col, row, text, ha="center", va="center", color="white" if dark else "black")
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    plt.close(fig)  # the caller displays or saves it; keep pyplot's global list from growing
+    return fig
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+def _accuracy_stat(correct: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(correct, axis=axis)
+
+
+def _macro_f1_stat(y_true: np.ndarray, y_pred: np.ndarray, axis: int = -1, *,
+                   n_classes: int) -> np.ndarray:
+    """Vectorised macro F1 on integer codes, equal to scikit-learn's on every resample.
+
+    Per class, 2*tp + fp + fn = support + predicted count; classes absent from both arrays of a
+    resample are left out of the average, as scikit-learn does.
+    """
+    y_true, y_pred = np.moveaxis(y_true, axis, -1), np.moveaxis(y_pred, axis, -1)
+    total = np.zeros(y_true.shape[:-1])
+    present = np.zeros(y_true.shape[:-1])
+    for c in range(n_classes):
+        is_true, is_pred = y_true == c, y_pred == c
+        tp = np.sum(is_true & is_pred, axis=-1)
+        denominator = np.sum(is_true, axis=-1) + np.sum(is_pred, axis=-1)
+        total += np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+        present += denominator > 0
+    return total / np.maximum(present, 1)
+
+
+def _check_bootstrap_options(func: str, metric: str, n_resamples: int) -> None:
+    check_choice("metric", metric, func, METRICS)
+    check_int("n_resamples", n_resamples, func, low=1, fix="Use about 1000 for a 95% interval.")
+
+
+def bootstrap_ci(y_true: Sequence[Any], y_pred: Sequence[Any], *, metric: str = "accuracy",
+                 n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of a metric, by ``scipy.stats.bootstrap``.
+
+    Examples are resampled with replacement (``paired=True`` keeps each gold label with its
+    prediction); the statistic is vectorised, so 1000 resamples of 1000 examples take milliseconds.
+
+    Parameters
+    ----------
+    y_true, y_pred : sequence
+        Gold and predicted labels.
+    metric : {"accuracy", "macro_f1"}
+    n_resamples : int
+        Bootstrap resamples.
+    confidence : float
+        Coverage of the interval, in (0, 1).
+    seed : int
+        Seeds the resampling: same seed, same interval.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``.
+
+    Examples
+    --------
+    >>> low, high = bootstrap_ci([1] * 80 + [0] * 20, [1] * 100)
+    >>> low < 0.8 < high
+    True
+    """
+    from scipy.stats import bootstrap
+
+    func = "bootstrap_ci"
+    y_true, y_pred = _check_same_length(y_true, func, y_pred=y_pred)
+    _check_bootstrap_options(func, metric, n_resamples)
+    check_float("confidence", confidence, func, low=0, high=1, low_open=True, high_open=True,
+                fix="Use 0.95 for a 95% interval.")
+    (codes_true, codes_pred), n_classes = _encode(y_true, y_pred)
+    if metric == "accuracy":
+        # Accuracy is the mean of one 0/1 sample: no pairing needed, and the cheapest statistic.
+        data, statistic, paired = ((codes_true == codes_pred).astype(float),), _accuracy_stat, False
+    else:
+        data, statistic, paired = (codes_true, codes_pred), partial(_macro_f1_stat, n_classes=n_classes), True
+    result = bootstrap(data, statistic, n_resamples=n_resamples, confidence_level=confidence,
+                       method="percentile", paired=paired, vectorized=True, rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def paired_bootstrap_test(y_true: Sequence[Any], pred_a: Sequence[Any], pred_b: Sequence[Any], *,
+                          metric: str = "accuracy", n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Is model A better than model B on these examples? Paired bootstrap test.
+
+    Follows Koehn (2004) and Berg-Kirkpatrick et al. (2012): resample the examples (both models'
+    predictions together), recompute ``delta = metric(A) - metric(B)`` on each resample. The p-value
+    is **two-sided** under the shifted null of Berg-Kirkpatrick et al.: the share of resamples whose
+    delta lies at least ``|delta|`` away from the observed delta, ``(s + 1) / (n_resamples + 1)``
+    so it is never exactly 0. That is close to twice Koehn's one-sided share of sign flips.
+    ``scipy.stats.bootstrap`` draws the resamples and gives the percentile 95% interval of delta.
+
+    Returns
+    -------
+    dict
+        ``delta`` (float), ``ci95`` (tuple low, high), ``p_value`` (float), ``metric``, ``n_resamples``.
+
+    Examples
+    --------
+    >>> truth = [0, 1] * 50
+    >>> paired_bootstrap_test(truth, truth, truth)["p_value"]
+    1.0
+    """
+    from scipy.stats import bootstrap
+
+    func = "paired_bootstrap_test"
+    y_true, pred_a, pred_b = _check_same_length(y_true, func, pred_a=pred_a, pred_b=pred_b)
+    _check_bootstrap_options(func, metric, n_resamples)
+    (codes_true, codes_a, codes_b), n_classes = _encode(y_true, pred_a, pred_b)
+    if metric == "accuracy":
+        # The accuracy difference is the mean of per-example differences of correctness.
+        data = ((codes_a == codes_true).astype(float) - (codes_b == codes_true),)
+        statistic, paired = _accuracy_stat, False
+    else:
+        f1 = partial(_macro_f1_stat, n_classes=n_classes)
+        data, paired = (codes_true, codes_a, codes_b), True
+
+        def statistic(t, a, b, axis=-1):
+            return f1(t, a, axis=axis) - f1(t, b, axis=axis)
+    delta = float(statistic(*data))
+    result = bootstrap(data, statistic, n_resamples=n_resamples, confidence_level=0.95,
+                       method="percentile", paired=paired, vectorized=True, rng=np.random.default_rng(seed))
+    extreme = np.abs(result.bootstrap_distribution - delta) >= abs(delta) - 1e-12
+    return {
+        "delta": delta,
+        "ci95": (float(result.confidence_interval.low), float(result.confidence_interval.high)),
+        "p_value": float((extreme.sum() + 1) / (n_resamples + 1)),
+        "metric": metric,
+        "n_resamples": n_resamples,
+    }
+
+
+def evaluate_predictions(y_true: Sequence[Any], y_pred: Sequence[Any], *, label_names: Sequence[str] | None,
+                         n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """:func:`classification_metrics` plus 95% bootstrap intervals for accuracy and macro F1.
+
+    Returns a JSON-serialisable dict: the metrics, ``ci95`` ([low, high] of accuracy),
+    ``macro_f1_ci95`` and ``n_resamples``.
+
+    Examples
+    --------
+    >>> summary = evaluate_predictions([0, 1] * 50, [0, 1] * 45 + [1, 0] * 5, label_names=["a", "b"])
+    >>> summary["accuracy"], summary["ci95"][0] < 0.9 < summary["ci95"][1]
+    (0.9, True)
+    """
+    summary = classification_metrics(y_true, y_pred, label_names=label_names)
+    for key, metric in (("ci95", "accuracy"), ("macro_f1_ci95", "macro_f1")):
+        summary[key] = list(bootstrap_ci(y_true, y_pred, metric=metric, n_resamples=n_resamples, seed=seed))
+    summary["n_resamples"] = n_resamples
+    return summary
+
+
+def metrics_table(named: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Tidy rows ``(model, metric, value, ci_low, ci_high)`` from :func:`evaluate_predictions` outputs.
+
+    Examples
+    --------
+    >>> row = {"accuracy": 0.8, "ci95": [0.75, 0.85], "macro_f1": 0.7, "macro_f1_ci95": [0.6, 0.8]}
+    >>> metrics_table({"tfidf": row})["value"].tolist()
+    [0.8, 0.7]
+    """
+    rows = []
+    for model, summary in named.items():
+        for metric, interval in (("accuracy", "ci95"), ("macro_f1", "macro_f1_ci95")):
+            low, high = summary.get(interval, (np.nan, np.nan))
+            rows.append({"model": model, "metric": metric, "value": float(summary[metric]),
+                         "ci_low": float(low), "ci_high": float(high)})
+    return pd.DataFrame(rows, columns=METRICS_TABLE_COLUMNS)
+
+
+def plot_intervals(frame: pd.DataFrame, *, label: str = "model", value: str = "value",
+                   low: str = "ci_low", high: str = "ci_high", title: str | None = None):
+    """Horizontal dot-and-whisker plot of point estimates with their confidence intervals.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"model": ["a", "b"], "value": [0.7, 0.8], "ci_low": [0.6, 0.75],
+    ...                       "ci_high": [0.8, 0.85]})
+    >>> plot_intervals(frame).axes[0].get_xlabel()
+    'value (95% CI)'
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(frame) + 1.4))
+    positions = np.arange(len(frame))
+    errors = np.vstack([frame[value] - frame[low], frame[high] - frame[value]])
+    ax.errorbar(frame[value], positions, xerr=errors, fmt="o", capsize=4)
+    ax.set(yticks=positions, yticklabels=frame[label].astype(str), xlabel=f"{value} (95% CI)", title=title)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def hub_metric(name: str, y_true: Sequence[Any], y_pred: Sequence[Any], **compute_kwargs: Any) -> dict[str, Any]:
+    """Compute a metric from the Hugging Face hub with the optional ``evaluate`` package.
+
+    ``evaluate.load`` fetches the metric's script from the hub, so this needs the package *and*
+    the network. Prefer :func:`classification_metrics`, which works offline.
+
+    Raises
+    ------
+    ResourceUnavailableError
+        When ``evaluate`` is not installed or the metric cannot be loaded (offline, unknown name).
+
+    Examples
+    --------
+    >>> hub_metric("accuracy", [0, 1], [0, 1])  # doctest: +SKIP
+    {'accuracy': 1.0}
+    """
+    check_type("name", name, "hub_metric", str)
+    try:
+        import evaluate
+    except ImportError:
+        raise ResourceUnavailableError(
+            f"hub_metric({name!r}) needs the optional 'evaluate' package, which is not installed. "
+            "Install it with `pip install evaluate`, or use classification_metrics, which works offline.") from None
+    try:
+        loaded = evaluate.load(name)
+    except Exception as error:  # evaluate raises many types (ConnectionError, FileNotFoundError, ...)
+        raise ResourceUnavailableError(
+            f"hub_metric could not load the metric {name!r} from the Hugging Face hub "
+            f"({type(error).__name__}: {error}). Check the name and the network, or use "
+            "classification_metrics, which works offline.") from error
+    return loaded.compute(references=list(y_true), predictions=list(y_pred), **compute_kwargs)
+
+
+# --------------------------------------------------------------------------- latency and memory
+
+class _PeakRssSampler:
+    """Background thread that records the highest resident set size (RSS) of this process."""
+
+    def __init__(self, interval_s: float = _RSS_SAMPLE_INTERVAL_S) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="peak-rss-sampler", daemon=True)
+        self.baseline = self.peak = self._process.memory_info().rss
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            self._stop.wait(self._interval_s)
+
+    def __enter__(self) -> _PeakRssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+
+def _max_rss_bytes() -> int:
+    """The process's lifetime peak RSS from ``getrusage`` (kilobytes on Linux, bytes on macOS)."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return 0
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max_rss if sys.platform == "darwin" else max_rss * 1024
+
+
+def _timed_call(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure_latency(fn: Callable[[], Any], *, warmup: int = 3, repeats: int = 20, threads: int | None = None,
+                    items_per_call: int = 1) -> dict[str, Any]:
+    """Time ``fn()`` after warm-up, with torch's thread count fixed, and record peak memory.
+
+    ``time.perf_counter`` times each of ``repeats`` calls. ``torch.set_num_threads(threads)`` holds
+    for the whole measurement and is restored afterwards. Peak RSS is sampled every millisecond by a
+    psutil thread; if ``getrusage``'s lifetime peak rose during the timed calls, that peak happened
+    in them, so it is used too (it catches spikes shorter than the sampling interval).
+
+    Parameters
+    ----------
+    fn : callable
+        Called with no arguments; one call processes ``items_per_call`` items (e.g. a batch).
+    warmup, repeats : int
+        Untimed calls first, then timed calls.
+    threads : int, optional
+        Torch intra-op threads; ``None`` keeps (and records) the current setting.
+    items_per_call : int
+        Items per call, for ``throughput_per_s = items_per_call / median seconds``.
+
+    Returns
+    -------
+    dict
+        ``p50_ms``, ``p95_ms``, ``mean_ms``, ``min_ms``, ``throughput_per_s``, ``threads``,
+        ``peak_rss_mb``, ``baseline_rss_mb`` (RSS before the timed calls), ``repeats``, ``warmup``.
+
+    Examples
+    --------
+    >>> stats = measure_latency(lambda: sum(range(1000)), repeats=5)
+    >>> stats["p95_ms"] >= stats["p50_ms"] > 0
+    True
+    """
+    import torch
+
+    func = "measure_latency"
+    if not callable(fn):
+        raise ParameterError(f"The 'fn' parameter of {func} must be callable with no arguments. "
+                             f"Got {fn!r} instead. Wrap the call, e.g. lambda: model(batch).")
+    check_int("warmup", warmup, func, low=0)
+    check_int("repeats", repeats, func, low=1, fix="Use 20 or more for a stable p95.")
+    if threads is not None:
+        check_int("threads", threads, func, low=1, fix="Pass None to keep torch's current setting.")
+    check_int("items_per_call", items_per_call, func, low=1)
+
+    previous_threads = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        used_threads = torch.get_num_threads()
+        for _ in range(warmup):
+            fn()
+        max_rss_before = _max_rss_bytes()
+        with _PeakRssSampler() as sampler:
+            seconds = np.array([_timed_call(fn) for _ in range(repeats)])
+        max_rss_after = _max_rss_bytes()
+    finally:
+        torch.set_num_threads(previous_threads)
+    peak = max(sampler.peak, max_rss_after if max_rss_after > max_rss_before else 0)
+    median = float(np.median(seconds))
+    return {
+        "p50_ms": median * 1e3,
+        "p95_ms": float(np.percentile(seconds, 95)) * 1e3,
+        "mean_ms": float(seconds.mean()) * 1e3,
+        "min_ms": float(seconds.min()) * 1e3,
+        "throughput_per_s": items_per_call / median if median > 0 else float("inf"),
+        "threads": used_threads,
+        "peak_rss_mb": peak / 2**20,
+        "baseline_rss_mb": sampler.baseline / 2**20,
+        "repeats": repeats,
+        "warmup": warmup,
+    }
