@@ -28,7 +28,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "models": ("TinyTransformerConfig", "count_parameters", "flops_per_token", "load_model", "load_tokenizer",
                "parse_tiny_spec"),
     "profiles": ("PROFILE_NAMES", "profile_settings"),
-    "reports": ("record", "run_report"),
+    "reports": ("RunResult", "list_notebooks", "record", "run_report"),
     "text": ("NORMALIZATIONS", "normalization_effects", "normalize_text", "normalize_texts",
              "vocabulary_size"),
     "training": ("TrainConfig", "TrainResult", "fine_tune", "plot_history", "predict_logits"),

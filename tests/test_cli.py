@@ -1,0 +1,106 @@
+"""Tests for the ``workbench`` command line: exit codes, one-line errors, the lab command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import format_lines, lab_command, main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+
+
+@pytest.fixture
+def notebooks(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for number, name in enumerate(["ok", "fails"]):
+        shutil.copy(FIXTURES / f"{name}.ipynb", folder / f"{number:02d}_{name}.ipynb")
+    return folder
+
+
+def report(notebooks, output, *args):
+    return main(["report", "--notebooks", str(notebooks), "--output", str(output), *args])
+
+
+@pytest.mark.notebook
+def test_report_exits_1_when_a_notebook_fails_and_prints_the_index(notebooks, tmp_path, capsys):
+    code = report(notebooks, tmp_path / "run", "--jobs", "2", "--set", "seed=5")
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.strip() == f"Report: {tmp_path / 'run' / 'index.html'}"
+    assert "fails failed: ValueError: boom from the failing fixture" in err
+    assert json.loads((tmp_path / "run" / "ok" / "summary.json").read_text())["params"]["seed"] == 5
+
+
+@pytest.mark.notebook
+def test_report_exits_0_when_every_notebook_succeeds(notebooks, tmp_path):
+    assert report(notebooks, tmp_path / "run", "--only", "ok", "--profile", "smoke") == 0
+    summary = json.loads((tmp_path / "run" / "ok" / "summary.json").read_text())
+    assert summary["params"]["profile"] == "smoke"
+    assert not (tmp_path / "run" / "fails").exists()
+
+
+def test_parameter_mistakes_exit_2_with_one_line_naming_all(notebooks, tmp_path, capsys):
+    code = report(notebooks, tmp_path / "run", "--set", "nonexistent=1", "--set", "seed=abc")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "'nonexistent' is not a parameter of ok, fails" in err
+    assert "'seed' must be int, got 'abc'" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_only_exits_2_listing_the_notebooks(notebooks, tmp_path, capsys):
+    assert report(notebooks, tmp_path / "run", "--only", "nope") == 2
+    assert "among ok, fails. Got nope instead" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--set", "seed"], "expected KEY=VALUE, got 'seed'"),
+    (["--profile", "quick"], "invalid choice: 'quick'"),
+    (["--jobs", "two"], "invalid int value: 'two'"),
+])
+def test_usage_errors_exit_2_and_name_the_argument(notebooks, tmp_path, capsys, args, named):
+    assert report(notebooks, tmp_path / "run", *args) == 2
+    assert named in capsys.readouterr().err
+
+
+def test_jobs_below_one_is_a_parameter_error(notebooks, tmp_path, capsys):
+    assert report(notebooks, tmp_path / "run", "--jobs", "0") == 2
+    assert "'jobs' parameter of run_report must be an int >= 1" in capsys.readouterr().err
+
+
+def test_help_exits_0(capsys):
+    assert main(["report", "--help"]) == 0
+    assert "--set KEY=VALUE" in capsys.readouterr().out
+
+
+def test_lab_binds_localhost_with_a_fresh_token(tmp_path):
+    first = lab_command(port=8899, notebooks_dir=tmp_path)
+    second = lab_command(port=8899, notebooks_dir=tmp_path)
+    assert first[:3] == [sys.executable, "-m", "jupyterlab"]
+    assert "--ServerApp.ip=127.0.0.1" in first and "--no-browser" in first
+    assert first[first.index("--notebook-dir") + 1] == str(tmp_path)
+    assert "--ServerApp.port=8899" in first
+    prefix = "--IdentityProvider.token="
+    tokens = [next(a[len(prefix):] for a in argv if a.startswith(prefix)) for argv in (first, second)]
+    assert len(tokens[0]) >= 32 and tokens[0] != tokens[1]
+    assert f"{prefix}given" in lab_command(port=1, token="given")
+
+
+def test_info_prints_lines_or_json(capsys):
+    assert main(["info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("python") and any(line.strip().startswith("pandas") for line in lines)
+    assert main(["info", "--json"]) == 0
+    assert "packages" in json.loads(capsys.readouterr().out)
+
+
+def test_format_lines_indents_nested_dicts():
+    assert format_lines({"python": "3.11", "cpu": {"flags": ["avx2", "fma"], "model": "X"}}) == [
+        "python  3.11", "cpu", "  flags  avx2, fma", "  model  X"]

@@ -1,0 +1,174 @@
+"""The ``workbench`` command: ``report``, ``lab`` and ``info``.
+
+Exit codes: 0 when everything worked, 1 when a notebook failed, 2 for a usage or parameter
+mistake (one line on stderr, no traceback).
+
+>>> main(["report", "--profile", "smoke", "--only", "data", "--set", "seed=1"])  # doctest: +SKIP
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``workbench`` command line and return its exit code.
+
+    Examples
+    --------
+    >>> main(["info"])  # doctest: +SKIP
+    python          3.11.7
+    ...
+    0
+    """
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help and on usage errors; tests want a code
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return args.command(args)
+    except WorkbenchError as exc:
+        print(f"workbench {args.name}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from workbench.reports import PROFILES
+
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Measure, on your data and hardware, whether an NLP technique pays off.")
+    commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
+
+    report = commands.add_parser("report", help="run the notebooks and write HTML reports")
+    report.add_argument("--profile", choices=PROFILES, default="default",
+                        help="smoke: seconds per notebook; default: ~15 minutes; full: hours")
+    report.add_argument("--only", metavar="NAME[,NAME]",
+                        help="run only these notebooks (names without the number prefix)")
+    report.add_argument("--set", dest="params", metavar="KEY=VALUE", action="append",
+                        type=_key_value, default=[], help="set a notebook parameter (repeatable)")
+    report.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default 1)")
+    report.add_argument("--output", type=Path, help="run folder (default reports/<timestamp>)")
+    report.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
+    report.add_argument("--notebooks", type=Path, help="notebooks folder (default notebooks/)")
+    report.set_defaults(command=_report)
+
+    lab = commands.add_parser("lab", help="JupyterLab on localhost with a fresh token")
+    lab.add_argument("--port", type=int, help="port to listen on (default: a free one)")
+    lab.add_argument("--notebooks", type=Path, help="notebooks folder (default notebooks/)")
+    lab.set_defaults(command=_lab)
+
+    info = commands.add_parser("info", help="versions, CPU and threads behind a result")
+    info.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    info.set_defaults(command=_info)
+    return parser
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def _report(args: argparse.Namespace) -> int:
+    from workbench.reports import run_report
+
+    result = run_report(notebooks_dir=args.notebooks, output=args.output, profile=args.profile,
+                        only=args.only, params=dict(args.params), jobs=args.jobs,
+                        show_code=args.show_code)
+    for run in result.notebooks:
+        if run.error:
+            print(f"{run.name} failed: {run.error}", file=sys.stderr)
+    print(f"Report: {result.index}")
+    return 0 if result.ok else 1
+
+
+def lab_command(*, port: int, notebooks_dir: str | Path | None = None,
+                token: str | None = None) -> list[str]:
+    """Return the argv that starts JupyterLab on 127.0.0.1 only, behind a token.
+
+    ``token`` defaults to a fresh random one. As root (containers), ``--allow-root`` is added:
+    JupyterLab refuses to start otherwise, and the server stays local and token-protected.
+
+    Examples
+    --------
+    >>> lab_command(port=8888, token="abc")[-2:]
+    ['--ServerApp.port=8888', '--IdentityProvider.token=abc']
+    """
+    from workbench.reports import default_notebooks_dir
+
+    folder = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
+    root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    return [
+        sys.executable, "-m", "jupyterlab",
+        "--ServerApp.ip=127.0.0.1",  # never on the network: notebooks execute arbitrary code
+        "--no-browser",
+        "--notebook-dir", str(folder),
+        *root,
+        "--ServerApp.port_retries=0",  # the URL we print must be the one it listens on
+        f"--ServerApp.port={port}",
+        f"--IdentityProvider.token={token or secrets.token_hex(24)}",
+    ]
+
+
+def _lab(args: argparse.Namespace) -> int:
+    port, token = args.port or _free_port(), secrets.token_hex(24)
+    argv = lab_command(port=port, notebooks_dir=args.notebooks, token=token)
+    print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
+    try:
+        return subprocess.call(argv)
+    except KeyboardInterrupt:  # Ctrl-C reaches JupyterLab too; it shuts down on its own
+        return 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _info(args: argparse.Namespace) -> int:
+    from workbench.environment import environment_info
+
+    info = environment_info()
+    print(json.dumps(info, indent=2) if args.json else "\n".join(format_lines(info)))
+    return 0
+
+
+def format_lines(tree: dict[str, Any], *, indent: int = 0) -> list[str]:
+    """Render a nested dict as aligned ``key  value`` lines, sub-dicts indented.
+
+    Examples
+    --------
+    >>> format_lines({"python": "3.11.7", "cpu": {"flags": ["avx2", "fma"]}})
+    ['python  3.11.7', 'cpu', '  flags  avx2, fma']
+    """
+    width = max((len(key) for key in tree), default=0)
+    lines = []
+    for key, value in tree.items():
+        pad = " " * indent
+        if isinstance(value, dict):
+            lines.append(f"{pad}{key}")
+            lines.extend(format_lines(value, indent=indent + 2))
+        else:
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            lines.append(f"{pad}{key:<{width}}  {shown}")
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
