@@ -97,17 +97,16 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def lab_command(*, port: int, notebooks_dir: str | Path | None = None,
-                token: str | None = None) -> list[str]:
-    """Return the argv that starts JupyterLab on 127.0.0.1 only, behind a token.
+def lab_command(*, port: int, notebooks_dir: str | Path | None = None) -> list[str]:
+    """Return the argv that starts JupyterLab on 127.0.0.1 only (the token comes from :func:`lab_environment`).
 
-    ``token`` defaults to a fresh random one. As root (containers), ``--allow-root`` is added:
-    JupyterLab refuses to start otherwise, and the server stays local and token-protected.
+    As root (containers), ``--allow-root`` is added: JupyterLab refuses to start otherwise, and the
+    server stays local and token-protected.
 
     Examples
     --------
-    >>> lab_command(port=8888, token="abc")[-2:]
-    ['--ServerApp.port=8888', '--IdentityProvider.token=abc']
+    >>> lab_command(port=8888)[-1]
+    '--ServerApp.port=8888'
     """
     from workbench.reports import default_notebooks_dir
 
@@ -121,16 +120,28 @@ def lab_command(*, port: int, notebooks_dir: str | Path | None = None,
         *root,
         "--ServerApp.port_retries=0",  # the URL we print must be the one it listens on
         f"--ServerApp.port={port}",
-        f"--IdentityProvider.token={token or secrets.token_hex(24)}",
     ]
 
 
+def lab_environment(token: str | None = None) -> dict[str, str]:
+    """The environment for JupyterLab: this one plus ``JUPYTER_TOKEN`` (fresh and random by default).
+
+    The token travels in the environment, not in argv, so other users cannot read it with ``ps``.
+
+    Examples
+    --------
+    >>> lab_environment("abc")["JUPYTER_TOKEN"]
+    'abc'
+    """
+    return {**os.environ, "JUPYTER_TOKEN": token or secrets.token_hex(24)}
+
+
 def _lab(args: argparse.Namespace) -> int:
-    port, token = args.port or _free_port(), secrets.token_hex(24)
-    argv = lab_command(port=port, notebooks_dir=args.notebooks, token=token)
-    print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
+    port, env = args.port or _free_port(), lab_environment()
+    argv = lab_command(port=port, notebooks_dir=args.notebooks)
+    print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={env['JUPYTER_TOKEN']}", flush=True)
     try:
-        return subprocess.call(argv)
+        return subprocess.call(argv, env=env)
     except KeyboardInterrupt:  # Ctrl-C reaches JupyterLab too; it shuts down on its own
         return 0
 
