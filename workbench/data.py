@@ -40,7 +40,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import resample
 
 from workbench._validation import check_float, check_int, check_type
-from workbench.errors import DataError, ParameterError, ResourceUnavailableError
+from workbench.errors import DataError, ParameterError, ResourceUnavailableError, first_line
 
 __all__ = [
     "BUILTINS",
@@ -227,7 +227,7 @@ def _read_hub(spec: str, source: str) -> tuple[dict[str, pd.DataFrame], str, str
             f"Fix: use a local file ({', '.join(FILE_FORMATS)}) or a builtin such as "
             f"'builtin:fine_foods'.") from None
     except ValueError as exc:  # e.g. an unknown config; the library's first line says which
-        raise DataError(f"Cannot load source={source!r}: {_first_line(exc)}") from None
+        raise DataError(f"Cannot load source={source!r}: {first_line(exc)}") from None
     return _hub_frames(hub, source), "text", "label", None
 
 
@@ -286,7 +286,7 @@ def _read_file(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise DataError(f"Cannot parse {str(path)!r} as {suffix}: {_first_line(exc)} "
+        raise DataError(f"Cannot parse {str(path)!r} as {suffix}: {first_line(exc)} "
                         f"Fix: check the file's format.") from None
 
 
@@ -430,7 +430,7 @@ def _carve(train: pd.DataFrame, sizes: dict[str, float], seed: int) -> dict[str,
                                                    random_state=seed)
     except ValueError as exc:  # a corner the checks above do not foresee; sklearn says which
         raise DataError(f"Cannot split {len(train)} rows stratified into {['train', *sizes]}: "
-                        f"{_first_line(exc)} Fix: add examples or drop rare classes.") from None
+                        f"{first_line(exc)} Fix: add examples or drop rare classes.") from None
     carved["train"] = rest
     return {split: frame.reset_index(drop=True) for split, frame in carved.items()}
 
@@ -455,13 +455,17 @@ def _check_stratifiable(labels: pd.Series, counts: dict[str, int], sizes: dict[s
                             f"Fix: add examples or raise {split}_size.")
 
 
+def _stratified_pick(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``n`` rows with class fractions kept (scikit-learn's stratified ``resample``)."""
+    picked = resample(np.arange(len(labels)), n_samples=n, replace=False, stratify=labels, random_state=seed)
+    return np.sort(picked)
+
+
 def _subsample(frame: pd.DataFrame, max_examples: int, seed: int) -> pd.DataFrame:
-    """At most ``max_examples`` rows, class fractions kept (scikit-learn ``resample``), order kept."""
+    """At most ``max_examples`` rows, class fractions kept, order kept."""
     if len(frame) <= max_examples:
         return frame
-    picked = resample(np.arange(len(frame)), n_samples=max_examples, replace=False,
-                      stratify=frame["label"].to_numpy(), random_state=seed)
-    return frame.iloc[np.sort(picked)].reset_index(drop=True)
+    return frame.iloc[_stratified_pick(frame["label"].to_numpy(), max_examples, seed)].reset_index(drop=True)
 
 
 def subsample(dsd: datasets.DatasetDict, *, split: str = "train", n: int, seed: int = 0) -> datasets.DatasetDict:
@@ -483,10 +487,7 @@ def subsample(dsd: datasets.DatasetDict, *, split: str = "train", n: int, seed: 
                              f"Got {split!r} instead.")
     out = datasets.DatasetDict(dsd)
     if 0 < n < len(dsd[split]):
-        labels = np.asarray(dsd[split]["label"])
-        picked = resample(np.arange(len(labels)), n_samples=n, replace=False, stratify=labels,
-                          random_state=seed)
-        out[split] = dsd[split].select(np.sort(picked))
+        out[split] = dsd[split].select(_stratified_pick(np.asarray(dsd[split]["label"]), n, seed))
     return out
 
 
@@ -531,11 +532,6 @@ def _to_dataset_dict(frames: dict[str, pd.DataFrame], names: list[str],
             {"text": frame["text"].tolist(), "label": frame["label"].map(codes).tolist()},
             features=features, info=info.copy())
         for split, frame in frames.items()})
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- description

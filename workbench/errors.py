@@ -26,3 +26,13 @@ class ResourceUnavailableError(WorkbenchError, LookupError):
 
 class NotebookParameterError(ParameterError):
     """Parameters given to a notebook do not match its ``parameters`` cell."""
+
+
+def first_line(value: object) -> str:
+    """The first non-blank line of an exception or message (its type name when there is none).
+
+    >>> first_line(ValueError("bad value\\n  details"))
+    'bad value'
+    """
+    lines = [line.strip() for line in str(value).splitlines() if line.strip()]
+    return lines[0] if lines else type(value).__name__

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench._validation import check_choice, check_float, check_int, check_type
-from workbench.errors import ParameterError, ResourceUnavailableError
+from workbench.errors import ParameterError, ResourceUnavailableError, first_line
 
 ACTIVATIONS = ("gelu", "relu", "silu", "gelu_new")
 NORM_TYPES = ("layernorm", "rmsnorm")
@@ -301,7 +301,7 @@ def _from_pretrained(auto_class, path, what: str, **kwargs):
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = "HF_HUB_OFFLINE=1 is set" if offline else "the hub may be unreachable from this machine"
         raise ResourceUnavailableError(
-            f"Could not load {what} {str(path)!r} ({hint}: {str(exc).splitlines()[0][:160]}). "
+            f"Could not load {what} {str(path)!r} ({hint}: {first_line(exc)[:160]}). "
             f"Use 'minilm', 'tiny', or a local folder saved with save_pretrained.") from None
 
 

@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 from workbench._validation import check_int
 from workbench.environment import environment_info
-from workbench.errors import NotebookParameterError, ParameterError
+from workbench.errors import NotebookParameterError, ParameterError, first_line
 from workbench.profiles import PROFILE_NAMES as PROFILES
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ def resolve_parameters(notebooks: Mapping[str, str | os.PathLike], values: Mappi
         try:
             declared[name] = papermill.inspect_notebook(str(path))
         except Exception as exc:  # nbformat's validation errors carry no common base
-            problems.append(f"{name} cannot be read as a notebook ({_first_line(exc)})")
+            problems.append(f"{name} cannot be read as a notebook ({first_line(exc)})")
     if profile not in PROFILES:
         problems.append(f"'profile' must be one of {', '.join(PROFILES)}, got {profile!r}")
     resolved: dict[str, dict[str, Any]] = {name: {"profile": profile} for name in declared}
@@ -562,9 +562,9 @@ def _run_notebook(name: str, source: Path, parameters: dict[str, Any], run_dir: 
             resources={"metadata": {"path": str(folder)}},
         )
     except PapermillExecutionError as exc:
-        error = _first_line(f"{exc.ename}: {exc.evalue}")
+        error = first_line(f"{exc.ename}: {exc.evalue}")
     except Exception as exc:  # a missing kernel, a dead kernel, a cell timeout: report, go on
-        error = _first_line(f"{type(exc).__name__}: {exc}")
+        error = first_line(f"{type(exc).__name__}: {exc}")
     seconds = time.perf_counter() - start
     if ipynb.exists():
         try:
@@ -572,7 +572,7 @@ def _run_notebook(name: str, source: Path, parameters: dict[str, Any], run_dir: 
             convert_to_html(ipynb, html_path, show_code=show_code, title=name,
                             images_dir=source.parent)
         except Exception as exc:  # a notebook nbconvert cannot render must not stop the run
-            error = error or _first_line(f"HTML conversion failed: {type(exc).__name__}: {exc}")
+            error = error or first_line(f"HTML conversion failed: {type(exc).__name__}: {exc}")
     return NotebookRun(
         name=name, status="failed" if error else "ok", seconds=seconds, folder=folder,
         ipynb=_existing(ipynb), html=_existing(html_path),
@@ -583,11 +583,6 @@ def _run_notebook(name: str, source: Path, parameters: dict[str, Any], run_dir: 
 
 def _existing(path: Path) -> Path | None:
     return path if path.exists() else None
-
-
-def _first_line(value: Any) -> str:
-    lines = [line.strip() for line in str(value).splitlines() if line.strip()]
-    return lines[0] if lines else type(value).__name__
 
 
 def default_notebooks_dir() -> Path:

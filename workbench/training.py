@@ -19,7 +19,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -340,11 +340,6 @@ def bf16_supported() -> bool:
         flags = Path("/proc/cpuinfo").read_text()
         return "amx_bf16" in flags or "avx512_bf16" in flags
     return False
-
-
-def config_dict(config: TrainConfig) -> dict:
-    """The config as a plain dict, for ``summary.json``."""
-    return asdict(config)
 
 
 def _resolve_bf16(requested) -> bool:
