@@ -244,3 +244,142 @@ def test_compare_on_no_texts_warns_and_returns_empty_frame(trained):
         lengths = sequence_lengths({"bpe": trained["bpe"]}, [])
     assert lengths.empty and list(lengths.columns) == ["tokenizer", "text_id", "tokens"]
     assert isinstance(plot_lengths(lengths), Figure)
+
+
+# --------------------------------------------------------------------------- streaming
+
+def test_streaming_in_batches_gives_the_same_counts_as_one_pass(trained, corpus):
+    tokenizers = {"bpe": trained["bpe"], "cl100k": "cl100k_base"}
+    whole = compare_tokenizers(tokenizers, corpus, round_trip_texts=None)
+    streamed = compare_tokenizers(tokenizers, (text for text in corpus), batch_size=37, round_trip_texts=None)
+    keyed = ["tokenizer", "metric"]
+    merged = whole.merge(streamed, on=keyed, suffixes=("_whole", "_streamed"))
+    exact = merged[~merged["metric"].isin(["tokens_per_second", "round_trip_exact"])]
+    assert len(exact) == 2 * (len(METRICS) - 2)
+    np.testing.assert_allclose(exact["value_streamed"], exact["value_whole"], rtol=1e-12)
+    # Round trips come from the first batch only when streaming: 37 texts, all lossless for BPE.
+    assert streamed.set_index(keyed).loc[("bpe", "round_trip_exact"), "value"] == 1.0
+
+
+def test_streaming_rejects_a_bad_batch_size_and_non_text_items(trained):
+    with pytest.raises(ParameterError, match="'batch_size' parameter of compare_tokenizers must be an int >= 1"):
+        compare_tokenizers({"bpe": trained["bpe"]}, iter(["a"]), batch_size=0)
+    with pytest.raises(ParameterError, match="'texts' parameter of compare_tokenizers must hold only str"):
+        compare_tokenizers({"bpe": trained["bpe"]}, iter(["a", 3]), batch_size=10)
+
+
+# --------------------------------------------------------------------------- downstream
+
+TINY = "tiny:num_layers=1,hidden_size=16,num_heads=2,dropout=0.0"
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    from workbench.data import load_dataset
+
+    return load_dataset(max_examples=120, seed=0)
+
+
+def _quick_config(**overrides):
+    from workbench.training import TrainConfig
+
+    return TrainConfig(**{"learning_rate": 1e-3, "max_steps": 3, "batch_size": 16, "max_length": 32,
+                          "progress": False, "logging_steps": 1} | overrides)
+
+
+def test_downstream_sweep_rows_embeddings_and_intervals(small_data):
+    from workbench.tokenization import downstream_sweep
+
+    result = downstream_sweep(small_data, algorithms=["bpe", "unigram"], vocab_sizes=[150, 300], model=TINY,
+                              config=_quick_config(), seeds=[0, 1], n_resamples=200, progress=False)
+    frame = result.frame
+    assert list(frame[["algorithm", "target_vocab_size"]].itertuples(index=False, name=None)) == [
+        ("bpe", 150), ("bpe", 300), ("unigram", 150), ("unigram", 300)]
+    assert (frame["status"] == "ok").all() and (frame["n_seeds"] == 2).all()
+    # The embedding table is vocabulary x hidden size: the parameters the vocabulary buys.
+    assert (frame["embedding_params"] == frame["vocab_size"] * 16).all()
+    assert (frame["ci95_low"] <= frame["accuracy"]).all() and (frame["accuracy"] <= frame["ci95_high"]).all()
+    assert frame["accuracy"].between(0, 1).all() and (frame["seed_std"] >= 0).all()
+    # Seed-averaged accuracy is the mean of the per-seed runs.
+    per_seed = result.runs.groupby(["algorithm", "target_vocab_size"], sort=False)["accuracy"].mean()
+    np.testing.assert_allclose(per_seed.to_numpy(), frame["accuracy"].to_numpy())
+    assert len(result.runs) == 8
+    # A larger vocabulary cuts the same test texts into fewer tokens.
+    bpe = frame[frame.algorithm == "bpe"].set_index("target_vocab_size")
+    assert bpe.loc[300, "fertility"] < bpe.loc[150, "fertility"]
+    rows = result.rows()
+    assert set(rows[0]) >= {"algorithm", "vocab_size", "accuracy", "ci95", "embedding_params"}
+
+
+def test_downstream_sweep_is_reproducible(small_data):
+    from workbench.tokenization import downstream_sweep
+
+    def once():
+        return downstream_sweep(small_data, algorithms=["bpe"], vocab_sizes=[200], model=TINY,
+                                config=_quick_config(), seeds=[3], n_resamples=100, progress=False).runs
+    pd.testing.assert_frame_equal(once().drop(columns="train_seconds"), once().drop(columns="train_seconds"))
+
+
+def test_downstream_sweep_reports_a_failing_configuration_and_goes_on(small_data, monkeypatch):
+    import workbench.tokenization as tokenization
+
+    real = tokenization.train_tokenizer
+
+    def flaky(texts, *, algorithm, **kwargs):
+        if algorithm == "unigram":
+            raise RuntimeError("trainer exploded\nsecond line")
+        return real(texts, algorithm=algorithm, **kwargs)
+
+    monkeypatch.setattr(tokenization, "train_tokenizer", flaky)
+    frame = tokenization.downstream_sweep(small_data, algorithms=["unigram", "bpe"], vocab_sizes=[150],
+                                          model=TINY, config=_quick_config(), progress=False).frame
+    assert frame["status"].tolist() == ["failed", "ok"]
+    assert frame["reason"].iloc[0] == "trainer exploded"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"algorithms": ["sentencepiece"]}, "'algorithms' parameter of downstream_sweep must be one of"),
+    ({"vocab_sizes": [50]}, r"'vocab_sizes' parameter of downstream_sweep must be an int in \[100, 1000000\]"),
+    ({"seeds": []}, "'seeds' parameter of downstream_sweep must list at least one value"),
+    ({"model": "minilm"}, "'model' parameter of downstream_sweep must be a 'tiny'"),
+])
+def test_downstream_sweep_bad_input(small_data, kwargs, match):
+    from workbench.tokenization import downstream_sweep
+
+    with pytest.raises(ParameterError, match=match):
+        downstream_sweep(small_data, **kwargs)
+
+
+def test_downstream_correlation_and_recommendation_known_answers():
+    from workbench.tokenization import downstream_correlation, plot_downstream, recommend_tokenizer
+
+    frame = pd.DataFrame({
+        "algorithm": ["bpe", "bpe", "unigram", "unigram"], "vocab_size": [1000, 4000, 1000, 4000],
+        "accuracy": [0.70, 0.74, 0.69, 0.75], "ci95_low": [0.66, 0.71, 0.65, 0.72],
+        "ci95_high": [0.74, 0.77, 0.73, 0.78], "embedding_params": [64_000, 256_000, 64_000, 256_000],
+        "renyi_efficiency": [0.30, 0.40, 0.32, 0.38], "status": "ok"})
+    correlation = downstream_correlation(frame)
+    assert correlation["n"] == 4
+    assert correlation["spearman_rho"] == pytest.approx(0.6)  # ranks (1,4,2,3) vs (2,3,1,4): 1 - 6*4/60
+    expected_r = np.corrcoef(frame["renyi_efficiency"], frame["accuracy"])[0, 1]
+    assert correlation["pearson_r"] == pytest.approx(expected_r)
+    wide = pd.DataFrame({"fertility": [1.1, 1.3, 1.0], "unk_rate": [0.0, 0.0, 0.02],
+                         "round_trip_exact": [1.0, 1.0, 1.0]}, index=["a", "b", "word"])
+    choice = recommend_tokenizer(wide, frame, trained=["b", "word"])
+    assert choice["intrinsic_choice"] == "a"  # 'word' is shorter but maps text to [UNK]
+    assert choice["trained_choice"] == "b" and choice["trained_lossless"]
+    assert not choice["all_equivalent"] and not choice["best_is_smallest"]
+    assert choice["best"]["algorithm"] == "unigram" and choice["best"]["vocab_size"] == 4000
+    # bpe/4000 (0.74) reaches the best one's lower bound 0.72; the 1000-entry ones do not.
+    assert choice["cheapest_equivalent"]["vocab_size"] == 4000
+    assert plot_downstream(frame, correlation).axes[1].get_title().startswith("accuracy vs Rényi")
+    frame.loc[1, "accuracy"] = 0.60
+    frame.loc[0, "accuracy"] = 0.73
+    assert recommend_tokenizer(wide, frame)["all_equivalent"] is False
+    frame["accuracy"] = 0.72  # everything ties: all within the best one's interval, the first is cheapest
+    tie = recommend_tokenizer(wide, frame)
+    assert tie["all_equivalent"] and tie["best_is_smallest"] and tie["spread"] == 0.0
+    frame["accuracy"] = [0.73, 0.60, 0.70, 0.75]
+    assert recommend_tokenizer(wide, frame)["cheapest_equivalent"] == {
+        "algorithm": "bpe", "vocab_size": 1000, "accuracy": 0.73, "embedding_params": 64_000,
+        "embedding_params_saved": 192_000}

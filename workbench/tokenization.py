@@ -21,7 +21,7 @@ import itertools
 import json
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ __all__ = [
     "ALGORITHMS", "METRICS", "PRETRAINED", "SPECIAL_TOKENS", "EncodedBatch", "HFTokenizer",
     "TiktokenTokenizer", "compare_tokenizers", "load_pretrained_tokenizer", "metrics_wide",
     "plot_fertility", "plot_lengths", "renyi_efficiency", "sequence_lengths", "train_tokenizer",
-    "wrap_tokenizer",
+    "wrap_tokenizer", "DownstreamResult", "downstream_sweep", "downstream_correlation", "recommend_tokenizer",
+    "plot_downstream",
 ]
 
 ALGORITHMS: tuple[str, ...] = ("bpe", "byte_bpe", "wordpiece", "unigram", "word", "char")
@@ -440,8 +441,8 @@ def _tiktoken_encoding(name: str):
 
 # --------------------------------------------------------------------------- comparison
 
-def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Sequence[str], *, max_length: int = 128,
-                       round_trip_texts: int | None = 256) -> pd.DataFrame:
+def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Iterable[str], *, max_length: int = 128,
+                       round_trip_texts: int | None = 256, batch_size: int | None = None) -> pd.DataFrame:
     """Measure tokenizers on held-out texts: one ``encode_batch`` pass each, one row per metric.
 
     Words are the whitespace-separated runs of the raw text (``str.split()``), so punctuation stays
@@ -460,21 +461,25 @@ def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Sequence[str], *, m
     - ``round_trip_exact``: share of texts where ``decode(encode(t))`` equals ``t``, or ``t`` as the
       tokenizer's own normalizer leaves it (lowercased, accents stripped, ...). Whitespace is not
       forgiven, so ``word`` and WordPiece decoders lose points. Estimated on ``round_trip_texts``
-      evenly spaced texts.
-    - ``tokens_per_second``: tokens over the wall time of the encode call (depends on the machine).
+      evenly spaced texts (of the first batch when streaming).
+    - ``tokens_per_second``: tokens over the wall time of the encode calls (depends on the machine).
 
     Parameters
     ----------
     tokenizers : mapping of str to tokenizer
         Names to HF fast tokenizers, ``tiktoken`` encodings, pretrained names or adapters
         (anything :func:`wrap_tokenizer` takes).
-    texts : sequence of str
-        Held-out texts, e.g. ``dataset["test"]["text"]``.
+    texts : iterable of str
+        Held-out texts, e.g. ``dataset["test"]["text"]``, or any iterable (an open file's lines, a
+        generator) when streaming with ``batch_size``.
     max_length : int
         Token budget for ``truncation_rate``.
     round_trip_texts : int or None
         Texts decoded for ``round_trip_exact`` (None: all). Decoding and normalizing cost about as much
         as encoding, so a sample (standard error at most 3 points at 256) keeps the pass cheap.
+    batch_size : int or None
+        Stream: read and encode this many texts at a time, keeping only running counts (memory grows
+        with the vocabulary and 4 bytes per text, not with the corpus). None encodes everything at once.
 
     Returns
     -------
@@ -489,18 +494,38 @@ def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Sequence[str], *, m
     """
     func = "compare_tokenizers"
     adapters = _check_tokenizers(tokenizers, func)
-    texts = _check_texts(texts, func)
     check_int("max_length", max_length, func, low=1)
     if round_trip_texts is not None:
         check_int("round_trip_texts", round_trip_texts, func, low=1, fix="Pass None to decode every text.")
-    if not texts:
+    if batch_size is not None:
+        check_int("batch_size", batch_size, func, low=1, fix="Pass None to encode all texts at once.")
+        batches: Iterable[list[str]] = _batches(texts, batch_size, func)
+    else:
+        batches = [_check_texts(texts, func)]
+    accumulators = {name: _Accumulator(adapter, max_length) for name, adapter in adapters.items()}
+    for index, batch in enumerate(batches):
+        if not batch:
+            continue
+        words = _word_spans(batch)
+        # Round trips are sampled from the first batch only: a stream's length is not known ahead.
+        picked = _evenly_spaced(len(batch), round_trip_texts) if index == 0 else []
+        for accumulator in accumulators.values():
+            accumulator.add(batch, words, picked)
+    if not any(acc.n_texts for acc in accumulators.values()):
         warnings.warn(f"{func} got no texts; returning an empty frame.", stacklevel=2)
         return pd.DataFrame({"tokenizer": pd.Series(dtype=object), "metric": pd.Series(dtype=object),
                              "value": pd.Series(dtype=float)})
-    words = _word_spans(texts)
-    rows = [(name, metric, value) for name, adapter in adapters.items()
-            for metric, value in _metrics(adapter, texts, words, max_length, round_trip_texts).items()]
+    rows = [(name, metric, value) for name, acc in accumulators.items() for metric, value in acc.result().items()]
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _batches(texts: Iterable[str], batch_size: int, func: str) -> Iterator[list[str]]:
+    if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
+        raise ParameterError(f"The 'texts' parameter of {func} must be an iterable of str. "
+                             f"Got {type(texts).__name__} instead. Wrap a single text in a list.")
+    iterator = iter(texts)
+    while batch := list(itertools.islice(iterator, batch_size)):
+        yield _check_texts(batch, func)
 
 
 def metrics_wide(frame: pd.DataFrame) -> pd.DataFrame:
@@ -556,38 +581,64 @@ def _word_spans(texts: list[str]) -> _Words:
 _WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], np.uint32)
 
 
-def _metrics(adapter, texts: list[str], words: _Words, max_length: int, round_trip_texts: int | None
-             ) -> dict[str, float]:
-    batch = adapter.encode_batch(texts)
-    n_tokens, n_words = int(batch.lengths.sum()), len(words.starts)
-    base = np.repeat(words.char_base, batch.lengths)
-    # searchsorted needs sorted spans; offsets are monotone except after unusual normalizers.
-    starts = np.maximum.accumulate(batch.starts + base)
-    ends = np.maximum.accumulate(batch.ends + base)
-    # Tokens overlapping word [s, e): those starting before e minus those ending at or before s.
-    per_word = np.searchsorted(starts, words.ends, "left") - np.searchsorted(ends, words.starts, "right")
-    counts = np.bincount(batch.ids, minlength=adapter.vocab_size)
-    picked = _evenly_spaced(len(texts), round_trip_texts)
-    decoded = adapter.decode_batch([batch.id_lists[i] for i in picked])
-    exact = [d == texts[i] or d == adapter.normalize(texts[i]) for d, i in zip(decoded, picked)]
-    lengths = batch.lengths
-    return {
-        "vocab_size": float(adapter.vocab_size),
-        "fertility": _ratio(n_tokens, n_words),
-        "continued_word_ratio": float(np.mean(per_word > 1)) if n_words else np.nan,
-        "chars_per_token": _ratio(words.n_chars, n_tokens),
-        "bytes_per_token": _ratio(words.n_bytes, n_tokens),
-        "unk_rate": 0.0 if adapter.unk_id is None else _ratio(np.count_nonzero(batch.ids == adapter.unk_id),
-                                                              n_tokens),
-        "vocab_utilization": _ratio(int(np.count_nonzero(counts)), adapter.vocab_size),
-        "renyi_efficiency": renyi_efficiency(counts, vocab_size=adapter.vocab_size),
-        "length_mean": float(lengths.mean()),
-        "length_p50": float(np.percentile(lengths, 50)),
-        "length_p95": float(np.percentile(lengths, 95)),
-        "truncation_rate": float(np.mean(lengths > max_length)),
-        "round_trip_exact": float(np.mean(exact)),
-        "tokens_per_second": _ratio(n_tokens, batch.seconds),
-    }
+class _Accumulator:
+    """Running counts of one tokenizer over batches of texts; :meth:`result` turns them into metrics."""
+
+    def __init__(self, adapter, max_length: int) -> None:
+        self.adapter, self.max_length = adapter, max_length
+        self.counts = np.zeros(adapter.vocab_size, np.int64)
+        self.lengths: list[np.ndarray] = []
+        self.n_texts = self.n_tokens = self.n_words = self.n_continued = self.n_chars = self.n_bytes = 0
+        self.n_unk = 0
+        self.seconds = 0.0
+        self.exact: list[bool] = []
+
+    def add(self, texts: list[str], words: _Words, picked: list[int]) -> None:
+        adapter = self.adapter
+        batch = adapter.encode_batch(texts)
+        base = np.repeat(words.char_base, batch.lengths)
+        # searchsorted needs sorted spans; offsets are monotone except after unusual normalizers.
+        starts = np.maximum.accumulate(batch.starts + base)
+        ends = np.maximum.accumulate(batch.ends + base)
+        # Tokens overlapping word [s, e): those starting before e minus those ending at or before s.
+        per_word = np.searchsorted(starts, words.ends, "left") - np.searchsorted(ends, words.starts, "right")
+        bincount = np.bincount(batch.ids, minlength=len(self.counts))
+        if len(bincount) > len(self.counts):  # ids past the reported size (added tokens)
+            self.counts = np.pad(self.counts, (0, len(bincount) - len(self.counts)))
+        self.counts[:len(bincount)] += bincount
+        if picked:
+            decoded = adapter.decode_batch([batch.id_lists[i] for i in picked])
+            self.exact += [d == texts[i] or d == adapter.normalize(texts[i]) for d, i in zip(decoded, picked)]
+        self.lengths.append(batch.lengths.astype(np.int32))
+        self.n_texts += len(texts)
+        self.n_tokens += int(batch.lengths.sum())
+        self.n_words += len(words.starts)
+        self.n_continued += int(np.count_nonzero(per_word > 1))
+        self.n_chars += words.n_chars
+        self.n_bytes += words.n_bytes
+        if adapter.unk_id is not None:
+            self.n_unk += int(np.count_nonzero(batch.ids == adapter.unk_id))
+        self.seconds += batch.seconds
+
+    def result(self) -> dict[str, float]:
+        vocab_size = self.adapter.vocab_size
+        lengths = np.concatenate(self.lengths) if self.lengths else np.zeros(0, np.int32)
+        return {
+            "vocab_size": float(vocab_size),
+            "fertility": _ratio(self.n_tokens, self.n_words),
+            "continued_word_ratio": _ratio(self.n_continued, self.n_words),
+            "chars_per_token": _ratio(self.n_chars, self.n_tokens),
+            "bytes_per_token": _ratio(self.n_bytes, self.n_tokens),
+            "unk_rate": 0.0 if self.adapter.unk_id is None else _ratio(self.n_unk, self.n_tokens),
+            "vocab_utilization": _ratio(int(np.count_nonzero(self.counts)), vocab_size),
+            "renyi_efficiency": renyi_efficiency(self.counts, vocab_size=vocab_size),
+            "length_mean": float(lengths.mean()),
+            "length_p50": float(np.percentile(lengths, 50)),
+            "length_p95": float(np.percentile(lengths, 95)),
+            "truncation_rate": float(np.mean(lengths > self.max_length)),
+            "round_trip_exact": float(np.mean(self.exact)) if self.exact else float("nan"),
+            "tokens_per_second": _ratio(self.n_tokens, self.seconds),
+        }
 
 
 def renyi_efficiency(counts: np.ndarray, *, vocab_size: int, alpha: float = RENYI_ALPHA) -> float:
@@ -617,7 +668,253 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator) / denominator if denominator else float("nan")
 
 
-# --------------------------------------------------------------------------- plots
+# --------------------------------------------------------------------------- downstream
+
+DOWNSTREAM_COLUMNS: tuple[str, ...] = (
+    "algorithm", "target_vocab_size", "vocab_size", "n_seeds", "accuracy", "ci95_low", "ci95_high",
+    "seed_std", "macro_f1", "embedding_params", "total_params", "fertility", "renyi_efficiency",
+    "train_seconds", "status", "reason")
+RUN_COLUMNS: tuple[str, ...] = ("algorithm", "target_vocab_size", "seed", "accuracy", "macro_f1",
+                                "train_seconds")
+DEFAULT_DOWNSTREAM_MODEL = "tiny:num_layers=2,hidden_size=64,num_heads=2"
+
+
+@dataclass
+class DownstreamResult:
+    """Output of :func:`downstream_sweep`.
+
+    ``frame`` has one row per (algorithm, vocabulary size) with the seed-averaged test accuracy and its
+    95% interval (columns :data:`DOWNSTREAM_COLUMNS`); ``runs`` one row per seed (:data:`RUN_COLUMNS`).
+    """
+
+    frame: pd.DataFrame
+    runs: pd.DataFrame
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The ``downstream`` rows of a report summary: algorithm, vocab_size, accuracy, ci95,
+        embedding_params (finished configurations only)."""
+        done = self.frame[self.frame["status"] == "ok"]
+        return [{"algorithm": r.algorithm, "vocab_size": int(r.vocab_size),
+                 "target_vocab_size": int(r.target_vocab_size), "accuracy": float(r.accuracy),
+                 "ci95": [float(r.ci95_low), float(r.ci95_high)], "embedding_params": int(r.embedding_params),
+                 "n_seeds": int(r.n_seeds)} for r in done.itertuples()]
+
+
+def downstream_sweep(dataset, *, algorithms: Sequence[str] = ("bpe", "unigram"),
+                     vocab_sizes: Sequence[int] = (1000, 4000, 16000), model: str = DEFAULT_DOWNSTREAM_MODEL,
+                     config=None, seeds: Sequence[int] = (0,), lowercase: bool = False, nfkc: bool = False,
+                     strip_accents: bool = False, n_resamples: int = 1000, progress: bool = True
+                     ) -> DownstreamResult:
+    """Train the same small transformer with each tokenizer, same budget and seeds; score it on test.
+
+    For every algorithm and vocabulary size a tokenizer is trained on ``dataset["train"]``
+    (:func:`train_tokenizer`), a randomly initialised ``model`` is built around its vocabulary
+    (:func:`workbench.models.load_model`) and fine-tuned with ``config`` through HF ``Trainer``
+    (:func:`workbench.training.fine_tune`), once per seed. Only the tokenizer changes between rows, so
+    differences in accuracy are the tokenizer's (plus seed noise, shown by ``seed_std``). The
+    embedding table, ``vocab_size x hidden_size``, is the part of the model the vocabulary buys.
+
+    ``accuracy`` is the mean over seeds; ``ci95_low``/``ci95_high`` a percentile bootstrap over test
+    examples of each example's seed-averaged correctness (``scipy.stats.bootstrap``), so it covers
+    test-set sampling. ``fertility`` and ``renyi_efficiency`` are measured on the test texts, for
+    relating intrinsic scores to accuracy. A configuration that fails becomes a row with
+    ``status="failed"`` and the reason, and the sweep goes on.
+
+    Parameters
+    ----------
+    dataset : datasets.DatasetDict
+        Splits ``train``, ``validation`` and ``test`` (``workbench.load_dataset``).
+    algorithms : sequence of str
+        From :data:`ALGORITHMS`.
+    vocab_sizes : sequence of int
+        Targets for :func:`train_tokenizer`; the vocabulary actually learnt is reported as ``vocab_size``
+        (a small corpus may support fewer entries).
+    model : str
+        A ``"tiny:..."`` spec (random initialisation: a pretrained model is tied to its own vocabulary).
+    config : workbench.training.TrainConfig, optional
+        Training budget; its ``seed`` is replaced by each of ``seeds``. Default: 2 epochs at lr 1e-3.
+    seeds : sequence of int
+        Model initialisation and data-order seeds.
+    lowercase, nfkc, strip_accents : bool
+        Normalization of every trained tokenizer.
+    n_resamples : int
+        Bootstrap resamples for the interval.
+    progress : bool
+        Show a progress bar over runs.
+
+    Examples
+    --------
+    >>> result = downstream_sweep(data, algorithms=["bpe"], vocab_sizes=[500], seeds=[0])
+    >>> result.frame[["algorithm", "vocab_size", "accuracy"]]  # doctest: +SKIP
+    """
+    from workbench.models import count_parameters, load_model
+    from workbench.training import TrainConfig, fine_tune
+
+    func = "downstream_sweep"
+    algorithms, vocab_sizes, seeds = list(algorithms), list(vocab_sizes), list(seeds)
+    for name, values in (("algorithms", algorithms), ("vocab_sizes", vocab_sizes), ("seeds", seeds)):
+        if not values:
+            raise ParameterError(f"The {name!r} parameter of {func} must list at least one value. Got [] instead.")
+    for algorithm in algorithms:
+        check_choice("algorithms", algorithm, func, ALGORITHMS)
+    for size in vocab_sizes:
+        check_int("vocab_sizes", size, func, low=VOCAB_SIZE_RANGE[0], high=VOCAB_SIZE_RANGE[1],
+                  fix="Pick vocabulary sizes of at least 100 entries.")
+    for seed in seeds:
+        check_int("seeds", seed, func, low=0)
+    check_type("model", model, func, str)
+    if not (model == "tiny" or model.startswith("tiny:")):
+        raise ParameterError(f"The 'model' parameter of {func} must be a 'tiny' or 'tiny:key=value,...' spec "
+                             f"(a pretrained model only works with its own vocabulary). Got {model!r} instead.")
+    config = config if config is not None else TrainConfig(learning_rate=1e-3, num_epochs=2.0, batch_size=32,
+                                                           warmup_ratio=0.1, max_length=128)
+    check_type("config", config, func, TrainConfig)
+    check_int("n_resamples", n_resamples, func, low=10)
+    for split in ("train", "validation", "test"):
+        if split not in dataset:
+            raise DataError(f"The 'dataset' parameter of {func} must have a {split!r} split. "
+                            f"Got splits {list(dataset)} instead. Use workbench.load_dataset.")
+
+    from dataclasses import replace
+
+    from workbench._progress import progress_bar
+    from workbench.errors import first_line
+    from workbench.evaluation import classification_metrics
+
+    train_texts = list(dataset["train"]["text"])
+    test_texts = list(dataset["test"]["text"])
+    y_true = np.asarray(dataset["test"]["label"])
+    label_names = list(dataset["train"].features["label"].names)
+    grid = [(a, v) for a in algorithms for v in vocab_sizes]
+    bar = progress_bar(total=len(grid) * len(seeds), desc="downstream", disable=not progress)
+    rows, runs = [], []
+    for algorithm, target in grid:
+        row: dict[str, Any] = {"algorithm": algorithm, "target_vocab_size": target, "n_seeds": 0,
+                               "status": "ok", "reason": ""}
+        correct, seconds = [], 0.0
+        try:
+            tokenizer = train_tokenizer(train_texts, algorithm=algorithm, vocab_size=target, lowercase=lowercase,
+                                        nfkc=nfkc, strip_accents=strip_accents)
+            intrinsic = compare_tokenizers({algorithm: tokenizer}, test_texts, max_length=config.max_length,
+                                           round_trip_texts=1).set_index("metric")["value"]
+            row.update(vocab_size=len(tokenizer), fertility=float(intrinsic["fertility"]),
+                       renyi_efficiency=float(intrinsic["renyi_efficiency"]))
+            for seed in seeds:
+                network, tok = load_model(model, num_labels=len(label_names), label_names=label_names,
+                                          tokenizer=tokenizer, seed=seed)
+                run = fine_tune(network, tok, dataset, replace(config, seed=seed, progress=False))
+                y_pred = np.asarray(run.predict_labels(test_texts))
+                correct.append(y_pred == y_true)
+                seconds += run.train_seconds
+                metrics = classification_metrics(y_true, y_pred, label_names=label_names)
+                runs.append({"algorithm": algorithm, "target_vocab_size": target, "seed": seed,
+                             "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                             "train_seconds": run.train_seconds})
+                row["macro_f1"] = row.get("macro_f1", 0.0) + metrics["macro_f1"] / len(seeds)
+                bar.update(1)
+            row.update(embedding_params=int(network.get_input_embeddings().weight.numel()),
+                       total_params=int(count_parameters(network)["total"]))
+        except Exception as error:  # one failing configuration must not end the sweep
+            row.update(status="failed", reason=first_line(error))
+            bar.update(len(seeds) - len(correct))
+        if correct and row["status"] == "ok":
+            matrix = np.vstack(correct).astype(float)
+            low, high = _mean_interval(matrix.mean(axis=0), n_resamples)
+            per_seed = matrix.mean(axis=1)
+            row.update(n_seeds=len(correct), accuracy=float(per_seed.mean()), ci95_low=low, ci95_high=high,
+                       seed_std=float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0,
+                       train_seconds=seconds)
+        rows.append(row)
+    bar.close()
+    frame = pd.DataFrame(rows).reindex(columns=list(DOWNSTREAM_COLUMNS))
+    return DownstreamResult(frame=frame, runs=pd.DataFrame(runs, columns=list(RUN_COLUMNS)))
+
+
+def _mean_interval(values: np.ndarray, n_resamples: int) -> tuple[float, float]:
+    """95% percentile bootstrap interval of a mean (fixed seed: same values, same interval)."""
+    from scipy.stats import bootstrap
+
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    result = bootstrap((values,), np.mean, n_resamples=n_resamples, method="percentile",
+                       random_state=np.random.default_rng(0), vectorized=True)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def downstream_correlation(frame: pd.DataFrame, *, x: str = "renyi_efficiency", y: str = "accuracy"
+                           ) -> dict[str, float]:
+    """Pearson and Spearman correlation of an intrinsic score with accuracy across configurations.
+
+    Zouhar et al. (2023) report Rényi efficiency (alpha 2.5) correlating with downstream BLEU at
+    Pearson 0.78 across their tokenizers; this measures the same relation on your task. With fewer than
+    three finished configurations the coefficients are NaN.
+
+    >>> downstream_correlation(pd.DataFrame({"renyi_efficiency": [.3, .4, .5], "accuracy": [.6, .7, .8],
+    ...                                      "status": "ok"}))["pearson_r"]
+    1.0
+    """
+    from scipy.stats import pearsonr, spearmanr
+
+    done = frame[frame["status"] == "ok"].dropna(subset=[x, y])
+    out = {"n": int(len(done)), "x": x, "y": y}
+    if len(done) < 3 or done[x].nunique() < 2 or done[y].nunique() < 2:
+        return out | {"pearson_r": float("nan"), "pearson_p": float("nan"), "spearman_rho": float("nan"),
+                      "spearman_p": float("nan")}
+    pearson, spearman = pearsonr(done[x], done[y]), spearmanr(done[x], done[y])
+    return out | {"pearson_r": round(float(pearson.statistic), 12), "pearson_p": float(pearson.pvalue),
+                  "spearman_rho": float(spearman.statistic), "spearman_p": float(spearman.pvalue)}
+
+
+def recommend_tokenizer(intrinsic: pd.DataFrame, downstream: pd.DataFrame | None = None, *,
+                        trained: Sequence[str] | None = None) -> dict[str, Any]:
+    """A recommendation computed from the measurements (never a fixed answer).
+
+    Intrinsic (from :func:`metrics_wide`): among tokenizers without unknown tokens and with exact round
+    trips, the one with the fewest tokens per word (shortest sequences, least compute per text); with
+    ``trained`` names, the same choice among the tokenizers trained on your data (``trained_choice``),
+    whose vocabulary size you control. Downstream: the most accurate configuration, and the cheapest one
+    (fewest embedding parameters) whose accuracy reaches the best one's 95% lower bound, i.e. is not
+    measurably worse; ``all_equivalent`` says every configuration does.
+
+    >>> wide = pd.DataFrame({"fertility": [1.2, 1.5], "unk_rate": [0.0, 0.0], "round_trip_exact": [1.0, 1.0],
+    ...                      "vocab_size": [1000, 50000]}, index=["a", "b"])
+    >>> recommend_tokenizer(wide)["intrinsic_choice"]
+    'a'
+    """
+    out: dict[str, Any] = {}
+
+    def lossless_min(frame: pd.DataFrame) -> tuple[str, bool]:
+        lossless = frame[(frame["unk_rate"] == 0) & (frame["round_trip_exact"] >= 0.999)]
+        pool = lossless if len(lossless) else frame
+        return str(pool["fertility"].idxmin()), bool(len(lossless))
+
+    out["intrinsic_choice"], out["intrinsic_lossless"] = lossless_min(intrinsic)
+    out["intrinsic_fertility"] = float(intrinsic.loc[out["intrinsic_choice"], "fertility"])
+    if trained:
+        own = intrinsic.loc[[name for name in intrinsic.index if name in set(trained)]]
+        if len(own):
+            out["trained_choice"], out["trained_lossless"] = lossless_min(own)
+            out["trained_fertility"] = float(own.loc[out["trained_choice"], "fertility"])
+    if downstream is not None:
+        done = downstream[downstream["status"] == "ok"]
+        if len(done):
+            best = done.loc[done["accuracy"].idxmax()]
+            tied = done[done["accuracy"] >= best["ci95_low"]]
+            cheapest = tied.loc[tied["embedding_params"].idxmin()]
+            out.update(
+                best={"algorithm": best["algorithm"], "vocab_size": int(best["vocab_size"]),
+                      "accuracy": float(best["accuracy"]), "ci95": [float(best["ci95_low"]),
+                                                                    float(best["ci95_high"])]},
+                cheapest_equivalent={"algorithm": cheapest["algorithm"], "vocab_size": int(cheapest["vocab_size"]),
+                                     "accuracy": float(cheapest["accuracy"]),
+                                     "embedding_params": int(cheapest["embedding_params"]),
+                                     "embedding_params_saved": int(best["embedding_params"]
+                                                                   - cheapest["embedding_params"])},
+                all_equivalent=bool(len(tied) == len(done)),
+                best_is_smallest=bool(best["embedding_params"] == done["embedding_params"].min()),
+                spread=float(done["accuracy"].max() - done["accuracy"].min()),
+                best_interval_width=float(best["ci95_high"] - best["ci95_low"]))
+    return out
 
 def plot_fertility(frame: pd.DataFrame) -> Figure:
     """Bar charts of fertility and continued-word ratio from :func:`compare_tokenizers` output.
@@ -643,24 +940,70 @@ def plot_fertility(frame: pd.DataFrame) -> Figure:
 
 
 def plot_lengths(length_frame: pd.DataFrame, *, max_length: int | None = None) -> Figure:
-    """Histograms of tokens per text per tokenizer, from :func:`sequence_lengths` output.
+    """Tokens per text per tokenizer, one horizontal box each (whiskers at the 5th and 95th
+    percentiles, log scale), from :func:`sequence_lengths` output; ``max_length`` as a dashed line.
 
     >>> fig = plot_lengths(sequence_lengths({"c": "cl100k_base"}, ["a b", "c"]))
     >>> fig.axes[0].get_xlabel()
-    'tokens per text'
+    'tokens per text (log scale)'
     """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    if len(length_frame):
-        bins = np.histogram_bin_edges(length_frame["tokens"].to_numpy(dtype=float), bins=40)
-        for name, group in length_frame.groupby("tokenizer", sort=False):
-            ax.hist(group["tokens"], bins=bins, histtype="step", linewidth=1.5, label=str(name))
-        ax.legend()
+    groups = list(length_frame.groupby("tokenizer", sort=False)) if len(length_frame) else []
+    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.35 * max(len(groups), 1)))
+    if groups:
+        # Most tokens per text at the top: the order of sequence cost.
+        groups.sort(key=lambda item: float(item[1]["tokens"].median()))
+        ax.boxplot([np.maximum(g["tokens"].to_numpy(dtype=float), 1) for _, g in groups], vert=False,
+                   whis=(5, 95), showfliers=False, widths=0.6, tick_labels=[str(name) for name, _ in groups])
+        ax.set_xscale("log")
     if max_length is not None:
-        ax.axvline(max_length, color="black", linestyle="--", linewidth=1)
-    ax.set_xlabel("tokens per text")
-    ax.set_ylabel("texts")
+        ax.axvline(max_length, color="tab:red", linestyle="--", linewidth=1, label=f"max_length {max_length}")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("tokens per text (log scale)")
+    ax.set_title("sequence length per text (box: quartiles, whiskers: 5th-95th percentile)", fontsize=9)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+def plot_downstream(frame: pd.DataFrame, correlation: Mapping[str, Any] | None = None) -> Figure:
+    """Test accuracy vs vocabulary size per algorithm (95% intervals), and vs Rényi efficiency.
+
+    ``frame`` is :attr:`DownstreamResult.frame`; ``correlation`` (:func:`downstream_correlation`) goes
+    into the second panel's title.
+
+    >>> fig = plot_downstream(pd.DataFrame({"algorithm": ["bpe"], "vocab_size": [1000], "accuracy": [0.7],
+    ...     "ci95_low": [0.65], "ci95_high": [0.75], "renyi_efficiency": [0.4], "status": ["ok"]}))
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['vocabulary size (log scale)', 'Rényi efficiency (alpha 2.5)']
+    """
+    import matplotlib.pyplot as plt
+
+    done = frame[frame["status"] == "ok"] if "status" in frame else frame
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for index, (algorithm, group) in enumerate(done.groupby("algorithm", sort=False)):
+        group = group.sort_values("vocab_size")
+        color = f"C{index}"
+        errors = np.vstack([group["accuracy"] - group["ci95_low"], group["ci95_high"] - group["accuracy"]])
+        left.errorbar(group["vocab_size"], group["accuracy"], yerr=errors, marker="o", capsize=3, color=color,
+                      label=str(algorithm))
+        right.scatter(group["renyi_efficiency"], group["accuracy"], color=color, label=str(algorithm))
+        for r in group.itertuples():
+            right.annotate(f"{int(r.vocab_size):,}", (r.renyi_efficiency, r.accuracy), fontsize=7,
+                           xytext=(3, 3), textcoords="offset points")
+    left.set_xscale("log")
+    left.set_xlabel("vocabulary size (log scale)")
+    left.set_ylabel("test accuracy")
+    left.set_title("accuracy vs vocabulary size (95% CI)")
+    right.set_xlabel("Rényi efficiency (alpha 2.5)")
+    right.set_ylabel("test accuracy")
+    title = "accuracy vs Rényi efficiency"
+    if correlation and np.isfinite(correlation.get("pearson_r", np.nan)):
+        title += f" (Pearson r={correlation['pearson_r']:.2f}, Spearman rho={correlation['spearman_rho']:.2f})"
+    right.set_title(title, fontsize=9)
+    if len(done):
+        left.legend()
+        right.legend()
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -1,0 +1,114 @@
+"""compare_tokenizers (every metric) vs raw ``tokenizers.Tokenizer.encode_batch``, and a 1M-line stream.
+
+Part 1, throughput: for each tokenizer, the same texts go through the raw Rust ``encode_batch`` and
+through :func:`workbench.tokenization.compare_tokenizers`, interleaved, ``--repeats`` times; the ratio of
+median times (raw / workbench) is the share of raw throughput kept while computing all metrics.
+Goal: >= 0.5.
+
+Part 2, memory: ``--lines`` lines (sentences of the embedded reviews, repeated) are written to a file and
+streamed through ``compare_tokenizers(..., batch_size=...)`` in a fresh subprocess; its peak RSS
+(``getrusage``) is reported. Goal: < 2 GB for >= 1M lines.
+
+Run: ``.venv/bin/python benchmarks/bench_tokenization.py [--repeats 5] [--lines 1000000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+
+
+def _texts(n_texts: int) -> list[str]:
+    from workbench.data import load_dataset
+
+    data = load_dataset("builtin:fine_foods")
+    base = [t for split in ("train", "validation", "test") for t in data[split]["text"]]
+    return [base[i % len(base)] for i in range(n_texts)]
+
+
+def throughput(repeats: int, n_texts: int) -> list[dict]:
+    from workbench.tokenization import compare_tokenizers, load_pretrained_tokenizer, train_tokenizer
+
+    texts = _texts(n_texts)
+    tokenizers = {algorithm: train_tokenizer(texts[:4000], algorithm=algorithm, vocab_size=8000)
+                  for algorithm in ("bpe", "byte_bpe", "wordpiece", "unigram")}
+    tokenizers["minilm"] = load_pretrained_tokenizer("minilm").tokenizer
+    rows = []
+    for name, tok in tokenizers.items():
+        backend = tok if not hasattr(tok, "backend_tokenizer") else tok.backend_tokenizer
+        raw_times, ours = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            backend.encode_batch(texts, add_special_tokens=False)
+            raw_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            compare_tokenizers({name: tok}, texts)
+            ours.append(time.perf_counter() - start)
+        raw, mine = statistics.median(raw_times), statistics.median(ours)
+        rows.append({"tokenizer": name, "raw_s": raw, "workbench_s": mine, "ratio": raw / mine})
+        print(f"{name:10s} raw encode_batch {raw:6.3f} s   compare_tokenizers {mine:6.3f} s   "
+              f"throughput ratio {raw / mine:5.2f}", flush=True)
+    return rows
+
+
+_STREAM = """
+import resource, sys, time
+from workbench.tokenization import compare_tokenizers, train_tokenizer
+path, batch_size = sys.argv[1], int(sys.argv[2])
+with open(path, encoding="utf-8") as lines:
+    sample = [next(lines).rstrip("\\n") for _ in range(5000)]
+tok = train_tokenizer(sample, algorithm="bpe", vocab_size=8000)
+start = time.perf_counter()
+with open(path, encoding="utf-8") as lines:
+    frame = compare_tokenizers({"bpe": tok}, (line.rstrip("\\n") for line in lines), batch_size=batch_size)
+seconds = time.perf_counter() - start
+values = frame.set_index("metric")["value"]
+print(f"fertility={values['fertility']:.4f} tokens_per_second={values['tokens_per_second']:.0f} "
+      f"seconds={seconds:.1f} peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+"""
+
+
+def streaming(n_lines: int, batch_size: int) -> dict:
+    sentences = [s.strip() for t in _texts(5000) for s in re.split(r"(?<=[.!?])\s+", t) if s.strip()]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "lines.txt"
+        with path.open("w", encoding="utf-8") as out:
+            for i in range(n_lines):
+                out.write(sentences[i % len(sentences)].replace("\n", " ") + "\n")
+        size_mb = path.stat().st_size / 2**20
+        result = subprocess.run([sys.executable, "-c", _STREAM, str(path), str(batch_size)], check=True,
+                                capture_output=True, text=True)
+    line = result.stdout.strip().splitlines()[-1]
+    values = dict(item.split("=") for item in line.split())
+    print(f"streamed {n_lines:,} lines ({size_mb:.0f} MB) in batches of {batch_size:,}: "
+          f"{values['seconds']} s, peak RSS {values['peak_rss_mb']} MB (goal < 2048 MB)", flush=True)
+    return {"lines": n_lines, "file_mb": size_mb, **values}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--texts", type=int, default=20000, help="texts per throughput measurement")
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    args = parser.parse_args()
+    rows = throughput(args.repeats, args.texts)
+    worst = min(rows, key=lambda r: r["ratio"])
+    print(f"lowest ratio: {worst['ratio']:.2f} ({worst['tokenizer']}); goal >= 0.5: "
+          f"{'met' if worst['ratio'] >= 0.5 else 'MISSED'}", flush=True)
+    stream = streaming(args.lines, args.batch_size)
+    print(f"peak RSS goal < 2 GB: {'met' if float(stream['peak_rss_mb']) < 2048 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
