@@ -24,14 +24,16 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # vocab_size: the six trained tokenizers; downstream_*: the tiny-transformer sweep over
         # algorithms x vocabulary sizes (comma-separated) x seeds, same budget for every row.
         "smoke": {"max_examples": 200, "vocab_size": 500, "max_length": 64, "downstream_vocab_sizes": "200",
-                  "downstream_seeds": 1, "downstream_epochs": 1.0, "n_resamples": 200,
+                  "downstream_seeds": 1, "downstream_epochs": 1.0, "n_resamples": 200, "downstream_max_length": 32,
+                  "downstream_train_examples": 0,
                   "downstream_model": "tiny:num_layers=1,hidden_size=32,num_heads=2"},
         "default": {"max_examples": 0, "vocab_size": 8000, "max_length": 128,
-                    "downstream_vocab_sizes": "1000,4000,16000", "downstream_seeds": 1, "downstream_epochs": 2.0,
-                    "n_resamples": 1000, "downstream_model": "tiny:num_layers=2,hidden_size=64,num_heads=2"},
+                    "downstream_vocab_sizes": "1000,4000,16000", "downstream_seeds": 1, "downstream_epochs": 1.0,
+                    "n_resamples": 1000, "downstream_max_length": 64, "downstream_train_examples": 2000, "downstream_model": "tiny:num_layers=2,hidden_size=64,num_heads=2"},
         "full": {"max_examples": 0, "vocab_size": 16000, "max_length": 256,
                  "downstream_vocab_sizes": "1000,4000,16000,32000", "downstream_seeds": 3,
-                 "downstream_epochs": 4.0, "n_resamples": 2000,
+                 "downstream_epochs": 4.0, "n_resamples": 2000, "downstream_max_length": 256,
+                 "downstream_train_examples": 0,
                  "downstream_model": "tiny:num_layers=4,hidden_size=256,num_heads=4"},
     },
     "data": {
