@@ -16,14 +16,22 @@ help:
 
 setup: $(STAMP)
 
-# Rebuilt whenever the pinned dependencies change.
-$(STAMP): pyproject.toml
+SETUP_SCRIPTS := scripts/setup_nltk_data.sh scripts/setup_postgres.sh scripts/setup_chromium.sh
+
+# Rebuilt whenever the pinned dependencies or the set-up scripts change.
+$(STAMP): pyproject.toml $(SETUP_SCRIPTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU wheel these machines carry (other versions download gigabytes).
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (nlp-workbench)" >/dev/null
+	# Offline resources and services the tests use, from Debian packages (each script is idempotent):
+	# WordNet for augmentation (copied into .venv/nltk_data), PostgreSQL for the multi-worker sweep
+	# tests, Chromium for the browser tests.
+	scripts/setup_nltk_data.sh $(VENV)
+	scripts/setup_postgres.sh
+	scripts/setup_chromium.sh
 	touch $(STAMP)
 
 report: $(STAMP)

@@ -40,3 +40,15 @@ def tiny_dataset(tiny_frame):
 
     return datasets.DatasetDict(train=split(frame.iloc[:24]), validation=split(frame.iloc[24:32]),
                                 test=split(frame.iloc[32:]))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module: tiny models gain nothing from a second one, and lose a lot
+    when other processes share the cores. Modules opt in with ``pytestmark = usefixtures(...)``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

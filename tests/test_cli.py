@@ -104,3 +104,42 @@ def test_info_prints_lines_or_json(capsys):
 def test_format_lines_indents_nested_dicts():
     assert format_lines({"python": "3.11", "cpu": {"flags": ["avx2", "fma"], "model": "X"}}) == [
         "python  3.11", "cpu", "  flags  avx2, fma", "  model  X"]
+
+
+# ------------------------------------------------------------------------------------------ sweep
+
+def _sweep(tmp_path, *args):
+    return main(["sweep", "--storage", f"sqlite:///{tmp_path / 'sweeps.db'}", "--study", "s", "--model", "mlp",
+                 "--profile", "smoke", "--sampler", "random", "--sampler-seed", "0", "--epochs", "1", "--heartbeat",
+                 "0", *args])
+
+
+def test_sweep_runs_one_worker_until_the_study_holds_n_trials(tmp_path, capsys):
+    import optuna
+
+    assert _sweep(tmp_path, "--n-trials", "3") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("study s: this worker ran 3 complete; the study holds 3 finished trials (budget reached)")
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'sweeps.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    assert all(0.0 <= t.value <= 1.0 and t.user_attrs["epochs"] == 1 for t in study.trials)
+    assert _sweep(tmp_path, "--n-trials", "3") == 0  # a second worker finds the study full
+    assert "this worker ran no trials; the study holds 3 finished trials" in capsys.readouterr().out
+
+
+def test_sweep_with_an_unreachable_storage_exits_2_with_one_line(capsys):
+    code = main(["sweep", "--storage", "postgresql://sweeper:hunter2@127.0.0.1:1/db", "--n-trials", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and "hunter2" not in err
+    assert err.startswith("workbench sweep: error: Could not open the Optuna storage postgresql+psycopg2://sweeper:***@")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--space", "missing.yaml"], "must be an existing YAML file. Got 'missing.yaml'"),
+    (["--sampler", "bayes"], "invalid choice: 'bayes'"),
+    (["--pruner", "patient"], "invalid choice: 'patient'"),
+    (["--objectives", "latency_ms"], "must start with a quality metric"),
+])
+def test_sweep_mistakes_exit_2_and_name_the_problem(tmp_path, capsys, args, message):
+    assert _sweep(tmp_path, "--n-trials", "2", *args) == 2
+    assert message in capsys.readouterr().err

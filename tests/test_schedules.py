@@ -9,15 +9,23 @@ import pandas as pd
 import pytest
 import torch
 
-from workbench.errors import ParameterError
+from workbench.errors import DataError, ParameterError
 from workbench.models import load_model
-from workbench.schedules import (GRADIENT_COLUMNS, LLRD_COLUMNS, RANGE_TEST_COLUMNS, SCHEDULE_COLUMNS, SCHEDULES,
-                                 DivergenceCallback, GradientStatsCallback, GradualUnfreezing, detect_divergence,
-                                 detect_plateaus, gradual_unfreezing_schedule, llrd_parameter_groups,
-                                 lr_range_test, plot_range_test, plot_schedules, schedule_frame, schedule_frames)
+from workbench.schedules import (COMPARISON_COLUMNS, GRADIENT_COLUMNS, LLRD_COLUMNS, PLATEAU_COLUMNS,
+                                 RANGE_TEST_COLUMNS, RUN_COLUMNS, SCHEDULE_COLUMNS, SCHEDULES, SUMMARY_COLUMNS,
+                                 DivergenceCallback, GradientStatsCallback, GradualUnfreezing, compare_schedules,
+                                 curve_difference, detect_divergence, detect_plateaus, gradual_unfreezing_schedule,
+                                 llrd_parameter_groups, lr_range_test, planned_rates, plot_comparison_curves,
+                                 plot_gradient_heatmap, plot_range_test, plot_schedules, recommend_schedule,
+                                 schedule_frame, schedule_frames)
+from workbench.schedules import _suggestions  # the range test's read-out, checked on a known curve
 from workbench.training import TrainConfig, fine_tune
 
 SPEC = "tiny:num_layers=2,hidden_size=32,num_heads=2"
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 N, W, PEAK = 100, 10, 1e-3  # steps, warmup steps (warmup_ratio=0.1), peak rate
 
 
@@ -248,3 +256,236 @@ def test_range_test_refuses_an_empty_sweep(tiny_dataset):
     model, tokenizer = load_model(SPEC, num_labels=2)
     with pytest.raises(ParameterError, match="'max_lr' parameter of lr_range_test .* Got 1e-08 instead"):
         lr_range_test(model, tokenizer, tiny_dataset, min_lr=1e-7, max_lr=1e-8)
+
+
+# ------------------------------------------------------------------------------ training comparison
+def _review_dataset(n_train: int = 64, n_validation: int = 32):
+    """Two classes told apart by a pair of words among 4-20 filler words, so batches pad differently."""
+    import datasets
+
+    rng = np.random.default_rng(0)
+    cues = ("great tasty love fresh perfect yummy".split(), "awful stale never broken bland sour".split())
+    filler = "the a product box item this was it and of".split()
+    texts, labels = [], []
+    for i in range(n_train + n_validation):
+        words = [*rng.choice(filler, int(rng.integers(4, 20))), *rng.choice(cues[i % 2], 2)]
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append(i % 2)
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["great", "other"])})
+
+    def split(start, stop):
+        return datasets.Dataset.from_dict({"text": texts[start:stop], "label": labels[start:stop]}, features=features)
+
+    return datasets.DatasetDict(train=split(0, n_train), validation=split(n_train, n_train + n_validation))
+
+
+COMPARED = {"constant": {}, "linear": {"warmup_ratio": 0.25},
+            "huge": {"learning_rate": 10.0, "lr_scheduler_type": "constant"}, "llrd": {"llrd_decay": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    base = TrainConfig(max_steps=8, batch_size=8, eval_steps=2, logging_steps=1, learning_rate=3e-3, max_length=32)
+    return compare_schedules(SPEC, _review_dataset(), COMPARED, base=base, seeds=[0, 1], gradient_stats_every=2,
+                             progress=False)
+
+
+def test_comparison_frames_are_tidy_and_complete(comparison):
+    assert list(comparison.history.columns) == COMPARISON_COLUMNS
+    assert list(comparison.runs.columns) == RUN_COLUMNS and len(comparison.runs) == 8
+    assert list(comparison.summary.columns) == SUMMARY_COLUMNS
+    assert comparison.summary["schedule"].tolist() == list(COMPARED)
+    assert list(comparison.plateaus.columns) == PLATEAU_COLUMNS
+    assert (comparison.planned.groupby("schedule").size() == 8).all()
+    ok = comparison.runs[comparison.runs.schedule != "huge"]
+    assert (ok.status == "ok").all() and (ok.steps == 8).all() and not ok.diverged.any()
+    assert ok.best_val_accuracy.between(0, 1).all() and np.isfinite(ok.final_val_loss).all()
+
+
+def test_a_huge_learning_rate_is_stopped_and_reported_not_raised(comparison):
+    huge = comparison.runs[comparison.runs.schedule == "huge"]
+    assert (huge.status == "diverged").all() and huge.diverged.all() and (huge.steps < 8).all()
+    assert huge.reason.str.contains("loss|grad_norm").all()
+    summary = comparison.summary.set_index("schedule")
+    assert summary.loc["huge", "diverged"] and summary.loc["huge", "n_diverged"] == 2
+    assert not summary.drop(index="huge")["diverged"].any()
+    verdict = recommend_schedule(comparison.summary)
+    assert verdict["schedule"] in {"constant", "linear", "llrd"} and verdict["excluded"] == ["huge"]
+
+
+def test_every_schedule_starts_from_the_same_weights_and_batches(comparison):
+    first = comparison.history.query("metric == 'loss' and step == 1").set_index(["seed", "schedule"])["value"]
+    # The first logged loss is measured before any update: one value per seed whatever the schedule.
+    for seed in (0, 1):
+        assert first[seed].to_numpy() == pytest.approx(np.full(4, first[seed].iloc[0]), rel=1e-6)
+    assert first[0].iloc[0] != pytest.approx(first[1].iloc[0], rel=1e-6)
+
+
+def test_summary_and_steps_to_target_follow_the_runs(comparison):
+    runs, history = comparison.runs, comparison.history
+    labels = np.asarray(_review_dataset()["validation"]["label"])
+    majority = np.bincount(labels).max() / len(labels)
+    best = history.query("metric == 'eval_accuracy'")["value"].max()
+    assert comparison.target_accuracy == pytest.approx(majority + 0.5 * (best - majority))
+    for run in runs.itertuples():
+        accuracy = history.query("metric == 'eval_accuracy' and schedule == @run.schedule and seed == @run.seed")
+        reached = accuracy[accuracy.value >= comparison.target_accuracy].step
+        assert run.steps_to_target == (reached.min() if len(reached) else pytest.approx(math.nan, nan_ok=True))
+    summary = comparison.summary.set_index("schedule")
+    for name, rows in runs.groupby("schedule"):
+        assert summary.loc[name, "best_val_accuracy"] == pytest.approx(rows.best_val_accuracy.mean(), nan_ok=True)
+        assert summary.loc[name, "seed_std"] == pytest.approx(rows.best_val_accuracy.std(ddof=1), nan_ok=True)
+
+
+def test_gradient_statistics_are_recorded_per_layer_on_trainer_steps(comparison):
+    stats = comparison.history.query("metric == 'layer_grad_norm' and schedule == 'linear' and seed == 0")
+    assert sorted(stats.step.unique()) == [1, 3, 5, 7]  # updates 0, 2, 4, 6, counted as done like Trainer's log
+    assert sorted(stats.layer.unique()) == [-1, 0, 1, 2]
+    ratios = comparison.history.query("metric == 'layer_update_ratio' and schedule == 'linear'")["value"]
+    assert (stats.value > 0).all() and ratios.between(0, 1).all() and (ratios > 0).any()
+    fig = plot_gradient_heatmap(comparison.history)
+    assert [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")] == list(COMPARED)
+    assert plot_gradient_heatmap(comparison.history, metric="layer_update_ratio").axes
+
+
+def test_llrd_spec_trains_with_one_factor_per_level(comparison):
+    rates = comparison.history.query("schedule == 'llrd' and seed == 0 and metric.str.startswith('lr_group_')")
+    wide = rates.pivot(index="step", columns="metric", values="value")
+    factors = (wide.T / wide.max(axis=1)).T.iloc[0].round(6)
+    assert sorted(set(factors)) == [0.125, 0.25, 0.5, 1.0]  # embeddings, layer 0, layer 1, head
+    assert len(wide.columns) == 8  # four levels, each with and without weight decay
+
+
+def test_comparison_plots_draw_one_line_and_band_per_schedule(comparison):
+    fig = plot_comparison_curves(comparison.history, band="std")
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "eval_loss", "eval_accuracy"]
+    assert len(fig.axes[2].lines) == 4 and len(fig.axes[2].collections) == 4
+    assert len(plot_schedules(comparison.planned).axes[0].lines) == 4
+
+
+def test_accumulating_4x8_tracks_a_batch_of_32():
+    """Same data order, dropout off: 4 micro-batches of 8 must train like one batch of 32.
+
+    Tolerance 1e-4 relative on every logged training loss and evaluation loss. Only float summation
+    order differs (four 8-row means averaged vs one 32-row mean, padding to 8- vs 32-row maxima, which
+    the attention mask zeroes exactly); measured differences are below 1e-6. Trainer's own gradient-
+    accumulation loss scaling, when it goes wrong, is off by the factor 4 (300%).
+    """
+    base = TrainConfig(max_steps=16, learning_rate=1e-2, max_length=32, eval_steps=4, logging_steps=1,
+                       warmup_ratio=0.1)
+    specs = {"1x32": {"batch_size": 32}, "4x8": {"batch_size": 8, "gradient_accumulation_steps": 4}}
+    result = compare_schedules(f"{SPEC},dropout=0", _review_dataset(), specs, base=base, seeds=[0], progress=False)
+    for metric in ("loss", "eval_loss"):
+        gap = curve_difference(result.history, "4x8", "1x32", metric=metric)
+        assert len(gap) == (16 if metric == "loss" else 4)
+        assert gap["rel_diff"].max() < 1e-4, gap
+    loss = curve_difference(result.history, "4x8", "1x32")["second"]
+    assert loss.iloc[-1] < 0.9 * loss.iloc[0]  # it really trained, clipping included
+
+
+def test_a_failing_run_is_reported_and_the_others_go_on(monkeypatch):
+    import workbench.training
+
+    real = workbench.training.fine_tune
+
+    def flaky(model, tokenizer, dataset, config, **kwargs):
+        if config.learning_rate == 2e-3:
+            raise RuntimeError("out of memory\nlong traceback")
+        return real(model, tokenizer, dataset, config, **kwargs)
+
+    monkeypatch.setattr(workbench.training, "fine_tune", flaky)
+    base = TrainConfig(max_steps=2, batch_size=8, eval_steps=1, max_length=16)
+    result = compare_schedules(SPEC, _review_dataset(16, 8), {"fails": {"learning_rate": 2e-3}, "works": {}},
+                               base=base, seeds=[0], progress=False)
+    runs = result.runs.set_index("schedule")
+    assert runs.loc["fails", "status"] == "failed" and runs.loc["fails", "reason"] == "out of memory"
+    assert runs.loc["works", "status"] == "ok" and runs.loc["works", "steps"] == 2
+    assert result.summary.set_index("schedule").loc["fails", "n_failed"] == 1
+
+
+@pytest.mark.parametrize("schedules, kwargs, match", [
+    ({"a": {"warmup_ratio": 1.0}}, {}, r"In schedules\['a'\] of compare_schedules: The 'warmup_ratio' parameter .* "
+                                       r"\[0.0, 1.0\). Got 1.0"),
+    ({"a": {"learning_rate": 0.0}}, {}, r"schedules\['a'\].*'learning_rate' .* \(0.0, 10.0\]. Got 0.0"),
+    ({"a": {"learning_rate": -1e-3}}, {}, r"'learning_rate' .* Got -0.001 instead"),
+    ({"a": {"lr_scheduler_type": "cosin"}}, {}, r"'lr_scheduler_type' parameter of TrainConfig must be one of"),
+    ({"a": {"llrd_decay": 0.0}}, {}, r"'llrd_decay' parameter of compare_schedules must be .* \(0.0, 1.0\]. Got 0.0"),
+    ({"a": {"llrd_decay": 1.5}}, {}, r"'llrd_decay' .* Got 1.5 instead. 1 gives every layer the same rate"),
+    ({"a": {"lr_scheduler_type": "constant", "warmup_ratio": 0.1}}, {}, r"must be 0 for schedule 'constant'"),
+    ({"a": {"lr_scheduler_type": "warmup_stable_decay", "lr_scheduler_kwargs": {"num_decay_steps": 20}}}, {},
+     r"'num_decay_steps' parameter .* in \[0, 10\]. Got 20"),
+    ({"a": {"lr_scheduler_type": "cosine_with_min_lr"}}, {},
+     r"scheduler options .* suit schedule 'cosine_with_min_lr'"),
+    ({"a": {"seed": 3}}, {}, r"keys of schedules\['a'\] in compare_schedules must be among .*llrd_decay.* Got 'seed'"),
+    ({"a": []}, {}, r"schedules\['a'\]\" parameter of compare_schedules must be of type Mapping. Got \[\]"),
+    ({}, {}, r"'schedules' parameter of compare_schedules must name at least one spec"),
+    ({"a": {}}, {"seeds": []}, r"'seeds' parameter .* at least one seed, each once. Got \[\]"),
+    ({"a": {}}, {"seeds": [0, 0]}, r"'seeds' .* Got \[0, 0\]"),
+    ({"a": {}}, {"base": TrainConfig()}, r"'base' parameter .* must set max_steps >= 1 .* Got max_steps=-1"),
+    ({"a": {}}, {"gradient_stats_every": 0}, r"'gradient_stats_every' .* int >= 1. Got 0"),
+    ({"a": {}}, {"target_accuracy": 1.5}, r"'target_accuracy' .* \[0.0, 1.0\]. Got 1.5"),
+    ({"a": {}}, {"model": "tiny:num_layer=2"}, r"'model' parameter of load_model must look like 'tiny:key=value"),
+])
+def test_bad_comparison_input_is_refused_before_any_training(schedules, kwargs, match, monkeypatch):
+    import workbench.training
+
+    monkeypatch.setattr(workbench.training, "fine_tune", lambda *a, **k: pytest.fail("trained despite bad input"))
+    options = {"model": SPEC, "base": TrainConfig(max_steps=10), **kwargs}
+    with pytest.raises(ParameterError, match=match) as info:
+        compare_schedules(options.pop("model"), _review_dataset(8, 4), schedules, progress=False, **options)
+    assert "\n" not in str(info.value)
+
+
+def test_spec_names_pick_the_scheduler_only_when_they_name_one():
+    base = TrainConfig(max_steps=4, learning_rate=1.0, lr_scheduler_type="constant")
+    planned = planned_rates({"cosine": {}, "my_cosine": {}, "other": {"lr_scheduler_type": "linear"}}, base=base)
+    lr = planned.pivot(index="step", columns="schedule", values="lr")
+    assert lr["my_cosine"].tolist() == [1.0] * 4  # not a scheduler name: base's constant schedule
+    assert lr["cosine"].tolist() == pytest.approx([1.0, 0.8535534, 0.5, 0.1464466])
+    assert lr["other"].tolist() == pytest.approx([1.0, 0.75, 0.5, 0.25])
+
+
+def test_comparison_needs_train_and_validation_splits():
+    data = _review_dataset(8, 4)
+    del data["validation"]
+    with pytest.raises(DataError, match="'dataset' parameter of compare_schedules must have non-empty 'train' and "
+                                        "'validation' splits"):
+        compare_schedules(SPEC, data, {"a": {}}, base=TrainConfig(max_steps=2), progress=False)
+
+
+def test_recommendation_rule_and_curve_difference_known_answers():
+    summary = pd.DataFrame({"schedule": ["a", "b", "c", "d"], "best_val_accuracy": [0.80, 0.79, 0.70, 0.95],
+                            "final_val_loss": [0.50, 0.45, 0.60, math.nan], "seed_std": [0.02, 0.01, 0.01, 0.0],
+                            "diverged": [False, False, False, True]})
+    verdict = recommend_schedule(summary)
+    assert verdict["schedule"] == "a" and verdict["tied"] == ["a", "b"] and verdict["excluded"] == ["d"]
+    assert not verdict["clear"] and verdict["margin"] == pytest.approx(0.01) and verdict["tolerance"] == 0.02
+    clear = recommend_schedule(summary.assign(seed_std=0.001))
+    assert clear["clear"] and clear["tied"] == ["a"] and clear["tolerance"] == 0.005
+    noisy_runner_up = recommend_schedule(summary.assign(seed_std=[0.001, 0.02, 0.001, 0.0]))
+    assert noisy_runner_up["tied"] == ["a", "b"]  # b's own seed spread covers the gap
+    tie = recommend_schedule(summary.assign(best_val_accuracy=[0.8, 0.8, 0.7, 0.9]))
+    assert tie["schedule"] == "b"  # equal accuracy: the lower final validation loss wins
+    assert recommend_schedule(summary.assign(diverged=True))["schedule"] is None
+    with pytest.raises(ParameterError, match=r"'first' parameter of curve_difference must be one of 'a'. Got 'z'"):
+        curve_difference(pd.DataFrame({"schedule": ["a"], "step": [1], "metric": ["loss"], "value": [1.0]}), "z", "a")
+
+
+def test_empty_gradient_statistics_warn_and_still_plot():
+    empty = pd.DataFrame(columns=COMPARISON_COLUMNS)
+    with pytest.warns(UserWarning, match="no 'layer_grad_norm' rows; record them with gradient_stats_every"):
+        assert plot_gradient_heatmap(empty).axes
+
+
+def test_steepest_descent_is_searched_before_the_loss_blows_up():
+    # Flat, a steep fall around 1e-3, the minimum at 1e-2, then divergence with one steeper noisy dip.
+    lrs = np.logspace(-5, 0, 11)
+    smoothed = [0.70, 0.70, 0.69, 0.69, 0.60, 0.45, 0.40, 1.50, 2.50, 0.90, 3.00]
+    frame = pd.DataFrame({"step": range(11), "lr": lrs, "loss": smoothed, "smoothed_loss": smoothed})
+    suggestions = _suggestions(frame)
+    assert suggestions["steepest"] == pytest.approx(lrs[4])  # np.gradient's central difference peaks there
+    assert suggestions["min_loss_div_10"] == pytest.approx(lrs[6] / 10)
+    rising = frame.assign(smoothed_loss=np.linspace(0.7, 3.0, 11))
+    assert _suggestions(rising) == {"steepest": None, "min_loss_div_10": pytest.approx(1e-6)}

@@ -7,12 +7,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from transformers import TrainerCallback
 
 from workbench.errors import DataError, ParameterError
 from workbench.models import load_model
 from workbench.training import HISTORY_COLUMNS, TrainConfig, fine_tune, predict_logits
 
 SPEC = "tiny:num_layers=1,hidden_size=32,num_heads=2"
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _train(dataset, **overrides):
@@ -58,6 +62,21 @@ def test_gradient_accumulation_counts_optimizer_steps(tiny_dataset):
     # 24 examples, batch 4, accumulate 3 -> 2 optimizer steps per epoch.
     result = _train(tiny_dataset, num_epochs=2.0, batch_size=4, gradient_accumulation_steps=3)
     assert result.global_step == 4
+
+
+def test_accumulated_micro_batches_log_and_train_like_one_batch(tiny_dataset):
+    # Dropout off and the same data order: 4 micro-batches of 2 must equal batches of 8 (float noise aside).
+    # Trainer alone would skip its division by the accumulation steps for these models (4x the loss).
+    runs = []
+    for batch_size, accumulate in ((8, 1), (2, 4)):
+        config = TrainConfig(max_steps=3, batch_size=batch_size, gradient_accumulation_steps=accumulate,
+                             learning_rate=1e-2, logging_steps=1, max_length=32, progress=False)
+        model, tokenizer = load_model(f"{SPEC},dropout=0", num_labels=2)
+        runs.append(fine_tune(model, tokenizer, tiny_dataset, config).history)
+    for metric in ("loss", "grad_norm", "eval_loss"):
+        one, accumulated = (run.loc[run.metric == metric, "value"].to_numpy() for run in runs)
+        assert len(one) == (1 if metric == "eval_loss" else 3)
+        assert accumulated == pytest.approx(one, rel=1e-4), metric
 
 
 def test_early_stopping_stops_before_max_steps(tiny_dataset):
@@ -107,3 +126,67 @@ def test_missing_validation_split(tiny_dataset):
     del tiny_dataset["validation"]
     with pytest.raises(DataError, match=r"must have a 'validation' split. Got splits \['train', 'test'\]"):
         fine_tune(model, tokenizer, tiny_dataset, TrainConfig(max_steps=1, progress=False))
+
+
+def test_llrd_parameter_groups_reach_the_optimizer_and_follow_the_schedule(tiny_dataset):
+    from workbench.schedules import llrd_parameter_groups
+
+    model, tokenizer = load_model("tiny:num_layers=2,hidden_size=32,num_heads=2", num_labels=2)
+    groups, factors = llrd_parameter_groups(model, peak_lr=1e-3, decay=0.5, weight_decay=0.01)
+    config = TrainConfig(max_steps=6, batch_size=8, learning_rate=1e-3, warmup_ratio=0.5, logging_steps=1,
+                         max_length=32, progress=False)
+    result = fine_tune(model, tokenizer, tiny_dataset, config, parameter_groups=groups)
+    lrs = result.history[result.history.metric.str.startswith("lr_group_")]
+    wide = lrs.pivot(index="step", columns="metric", values="value")
+    assert wide.shape == (6, len(factors))
+    # One linear warmup-then-decay schedule scales every group's own peak: ratios stay the LLRD factors.
+    schedule = {k: 1e-3 * min(k - 1, 6 - k + 1) / 3 for k in range(1, 7)}  # warmup 3 steps, then linear decay
+    for i, factor in enumerate(factors["factor"]):
+        assert wide[f"lr_group_{i}"].to_dict() == pytest.approx({k: v * factor for k, v in schedule.items()})
+    assert sorted(set(factors["factor"])) == [0.125, 0.25, 0.5, 1.0]
+
+
+def test_parameter_groups_keep_their_weight_decay_and_default_to_the_config(tiny_dataset):
+    model, tokenizer = load_model(SPEC, num_labels=2)
+    head = [p for n, p in model.named_parameters() if n.startswith("classifier")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
+    seen = {}
+
+    class Probe(TrainerCallback):
+        def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+            seen.update(groups=[(g["lr"], g["weight_decay"]) for g in optimizer.param_groups])
+
+    config = TrainConfig(max_steps=1, batch_size=8, learning_rate=1e-3, weight_decay=0.1, max_length=32,
+                         lr_scheduler_type="constant", progress=False)
+    fine_tune(model, tokenizer, tiny_dataset, config, callbacks=[Probe()],
+              parameter_groups=[{"params": head, "lr": 5e-3, "weight_decay": 0.0}, {"params": rest}])
+    assert seen["groups"] == [(5e-3, 0.0), (1e-3, 0.1)]
+
+
+@pytest.mark.parametrize("groups, match", [
+    ("all", r"'parameter_groups' parameter of fine_tune must be of type list or tuple. Got 'all'"),
+    ([], r"'parameter_groups' .* non-empty list of dicts.* Got \[\] instead"),
+    ([{"lr": 1e-3}], r"non-empty 'params' list. Got 1 groups of type dict instead"),
+    ("twice", r"must hold each parameter in one group only. Got a parameter again in group '\?' instead"),
+    ("foreign", r"must hold parameters of the model being trained"),
+])
+def test_bad_parameter_groups(tiny_dataset, groups, match):
+    model, tokenizer = load_model(SPEC, num_labels=2)
+    params = list(model.parameters())
+    if groups == "twice":
+        groups = [{"params": params}, {"params": params[:1]}]
+    elif groups == "foreign":
+        groups = [{"params": list(load_model(SPEC, num_labels=2)[0].parameters())}]
+    with pytest.raises(ParameterError, match=match):
+        fine_tune(model, tokenizer, tiny_dataset, TrainConfig(max_steps=1, progress=False), parameter_groups=groups)
+
+
+def test_scheduler_kwargs_reach_the_scheduler(tiny_dataset):
+    result = _train(tiny_dataset, max_steps=6, lr_scheduler_type="cosine_with_min_lr",
+                    lr_scheduler_kwargs={"min_lr_rate": 0.5})
+    lrs = result.history.query("metric == 'lr_group_0'").set_index("step")["value"]
+    # Cosine from 1e-3 down to min_lr_rate * 1e-3 = 5e-4: the last of 6 steps sits just above the floor.
+    assert lrs[1] == pytest.approx(1e-3)
+    assert 5e-4 < lrs[6] < 5.5e-4
+    with pytest.raises(ParameterError, match=r"'lr_scheduler_kwargs' parameter of TrainConfig must be of type Mapping"):
+        TrainConfig(lr_scheduler_kwargs=[("min_lr_rate", 0.5)])

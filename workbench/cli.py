@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``report``, ``lab`` and ``info``.
+"""The ``workbench`` command: ``report``, ``lab``, ``sweep`` and ``info``.
 
 Exit codes: 0 when everything worked, 1 when a notebook failed, 2 for a usage or parameter
 mistake (one line on stderr, no traceback).
@@ -70,6 +70,34 @@ def _build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--port", type=int, help="port to listen on (default: a free one)")
     lab.add_argument("--notebooks", type=Path, help="notebooks folder (default notebooks/)")
     lab.set_defaults(command=_lab)
+
+    sweep = commands.add_parser(
+        "sweep", help="run one worker of an Optuna study; start more, anywhere, on the same --storage",
+        description="Run one worker that adds trials to an Optuna study until the study holds --n-trials "
+                    "finished trials in total (from all workers sharing --storage). Watch it with "
+                    "`optuna-dashboard STORAGE`.")
+    sweep.add_argument("--storage", default="sqlite:///sweeps.db",
+                       help="SQLAlchemy URL: sqlite:///FILE (default sqlite:///sweeps.db) or postgresql://USER@HOST/DB")
+    sweep.add_argument("--study", default="sweep", help="study name (created, or resumed if it exists)")
+    sweep.add_argument("--n-trials", type=int, required=True, help="finished trials the study should hold in total")
+    sweep.add_argument("--space", type=Path, help="YAML search space (default: the profile space of --model)")
+    sweep.add_argument("--model", choices=("tiny", "mlp"), default="tiny",
+                       help="tiny: tiny transformers (fine_tune); mlp: the fast scikit-learn proxy")
+    sweep.add_argument("--sampler", choices=("grid", "random", "tpe", "cmaes", "nsga2"), default="tpe")
+    sweep.add_argument("--pruner", choices=("none", "median", "asha", "hyperband"), default="median")
+    sweep.add_argument("--objectives", default="accuracy",
+                       help="comma list: accuracy or macro_f1, then costs latency_ms, n_params, flops")
+    sweep.add_argument("--dataset", default="builtin:fine_foods", help="as in the notebooks' dataset parameter")
+    sweep.add_argument("--text-column", help="text column of a file or hub data set")
+    sweep.add_argument("--label-column", help="label column of a file or hub data set")
+    sweep.add_argument("--profile", choices=PROFILES, default="default", help="sizes and the default space")
+    sweep.add_argument("--epochs", type=int, default=0, help="epochs per trial (0: the profile value)")
+    sweep.add_argument("--train-examples", type=int, default=0, help="training examples (0: the profile value)")
+    sweep.add_argument("--seed", type=int, default=0, help="seeds data, initialisation and training")
+    sweep.add_argument("--sampler-seed", type=int, help="seeds the sampler (default: fresh for each worker)")
+    sweep.add_argument("--heartbeat", type=int, default=60,
+                       help="seconds between heartbeats; a killed worker's trial is re-run after 2 of them (0: off)")
+    sweep.set_defaults(command=_sweep)
 
     info = commands.add_parser("info", help="versions, CPU and threads behind a result")
     info.add_argument("--json", action="store_true", help="print JSON instead of lines")
@@ -150,6 +178,35 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from workbench import sweeps
+    from workbench.data import load_dataset, subsample
+    from workbench.profiles import profile_settings
+
+    # Reach the storage first: an unreachable database should fail in a second, not after loading data.
+    sweeps.open_storage(args.storage)
+    settings = profile_settings("sweeps", args.profile)
+    space = (sweeps.load_space(args.space, model=args.model) if args.space
+             else sweeps.default_space(args.model, args.profile))
+    data = load_dataset(args.dataset, text_column=args.text_column, label_column=args.label_column,
+                        max_examples=settings["max_examples"] or None, seed=args.seed)
+    data = subsample(data, split="train", n=args.train_examples or settings[f"{args.model}_examples"], seed=args.seed)
+    epochs = args.epochs or settings[f"{args.model}_epochs"]
+    if args.model == "mlp":
+        objective = sweeps.MLPObjective(data, space, objectives=args.objectives, epochs=epochs, seed=args.seed)
+    else:
+        objective = sweeps.TransformerObjective(data, space, objectives=args.objectives, epochs=epochs,
+                                                max_length=settings["max_length"], seed=args.seed,
+                                                latency_repeats=settings["latency_repeats"])
+    pruner = args.pruner if len(objective.objectives) == 1 else "none"
+    result = sweeps.run_sweep(objective, n_trials=args.n_trials, study_name=args.study, storage=args.storage,
+                              sampler=args.sampler, pruner=pruner, seed=args.sampler_seed,
+                              heartbeat_interval=args.heartbeat or None, progress=sys.stderr.isatty(),
+                              verbose=True)
+    print(result.line())
+    return 1 if result.stopped.startswith("stopped after") else 0
 
 
 def _info(args: argparse.Namespace) -> int:

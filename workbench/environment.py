@@ -6,7 +6,7 @@ machine that produced it (bf16 is slower than fp32 on a CPU without AMX, int8 pa
 
 >>> info = environment_info()
 >>> sorted(info)
-['cpu', 'git_commit', 'git_dirty', 'packages', 'platform', 'python', 'torch_threads']
+['cpu', 'cpu_flags', 'git_commit', 'git_dirty', 'packages', 'platform', 'python', 'torch_threads']
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ def environment_info() -> dict[str, Any]:
     -------
     dict
         ``python``, ``platform``, ``packages`` (name -> version, installed ones only), ``cpu``
-        (see :func:`cpu_info`), ``torch_threads`` (None without torch), ``git_commit`` and
-        ``git_dirty`` (None outside a git checkout). No environment variables, no hostname.
+        (see :func:`cpu_info`), ``cpu_flags`` (the same flags as ``cpu["flags"]``, at top level so
+        reports can cite ``environment.cpu_flags``), ``torch_threads`` (None without torch),
+        ``git_commit`` and ``git_dirty`` (None outside a git checkout). No environment variables,
+        no hostname.
 
     Examples
     --------
@@ -43,11 +45,13 @@ def environment_info() -> dict[str, Any]:
     '2.7.0'
     """
     commit, dirty = _git_state(_REPO_ROOT)
+    cpu = cpu_info()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": package_versions(),
-        "cpu": cpu_info(),
+        "cpu": cpu,
+        "cpu_flags": list(cpu["flags"]),
         "torch_threads": _torch_threads(),
         "git_commit": commit,
         "git_dirty": dirty,

@@ -23,18 +23,77 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "tokenization": {
         # vocab_size: the six trained tokenizers; downstream_*: the tiny-transformer sweep over
         # algorithms x vocabulary sizes (comma-separated) x seeds, same budget for every row.
+        # downstream_threads: torch threads per run (tiny models run as fast on one; 0: torch decides).
         "smoke": {"max_examples": 200, "vocab_size": 500, "max_length": 64, "downstream_vocab_sizes": "200",
                   "downstream_seeds": 1, "downstream_epochs": 1.0, "n_resamples": 200, "downstream_max_length": 32,
-                  "downstream_train_examples": 0,
+                  "downstream_train_examples": 0, "downstream_threads": 1,
                   "downstream_model": "tiny:num_layers=1,hidden_size=32,num_heads=2"},
         "default": {"max_examples": 0, "vocab_size": 8000, "max_length": 128,
-                    "downstream_vocab_sizes": "1000,4000,16000", "downstream_seeds": 1, "downstream_epochs": 1.0,
-                    "n_resamples": 1000, "downstream_max_length": 64, "downstream_train_examples": 2000, "downstream_model": "tiny:num_layers=2,hidden_size=64,num_heads=2"},
+                    "downstream_vocab_sizes": "1000,4000,16000", "downstream_seeds": 1, "downstream_epochs": 3.0,
+                    "n_resamples": 1000, "downstream_max_length": 64, "downstream_train_examples": 2000,
+                    "downstream_threads": 1, "downstream_model": "tiny:num_layers=2,hidden_size=64,num_heads=2"},
         "full": {"max_examples": 0, "vocab_size": 16000, "max_length": 256,
                  "downstream_vocab_sizes": "1000,4000,16000,32000", "downstream_seeds": 3,
                  "downstream_epochs": 4.0, "n_resamples": 2000, "downstream_max_length": 256,
-                 "downstream_train_examples": 0,
+                 "downstream_train_examples": 0, "downstream_threads": 0,
                  "downstream_model": "tiny:num_layers=4,hidden_size=256,num_heads=4"},
+    },
+    "schedules": {
+        # Every schedule x seed trains `model` for max_steps updates of batch_size on train_examples texts;
+        # vocab_size > 0 trains a word-level tokenizer for tiny models (0: the model's own). num_threads 1
+        # keeps tiny models fast when other processes share the cores (0: torch's default).
+        "smoke": {"model": "tiny:num_layers=1,hidden_size=32,num_heads=2", "vocab_size": 500, "train_examples": 128,
+                  "validation_examples": 64, "max_length": 32, "batch_size": 16, "max_steps": 12, "eval_steps": 3,
+                  "n_seeds": 1, "peak_lr": 3e-3, "gradient_stats_every": 2, "range_test_steps": 20,
+                  "accumulation_steps": 6, "num_threads": 1},
+        "default": {"model": "tiny:num_layers=2,hidden_size=64,num_heads=2", "vocab_size": 2000,
+                    "train_examples": 800, "validation_examples": 300, "max_length": 48, "batch_size": 16,
+                    "max_steps": 150, "eval_steps": 25, "n_seeds": 2, "peak_lr": 3e-3, "gradient_stats_every": 5,
+                    "range_test_steps": 60, "accumulation_steps": 40, "num_threads": 1},
+        "full": {"model": "minilm", "vocab_size": 0, "train_examples": 0, "validation_examples": 0, "max_length": 128,
+                 "batch_size": 16, "max_steps": 1000, "eval_steps": 50, "n_seeds": 3, "peak_lr": 1e-4,
+                 "gradient_stats_every": 10, "range_test_steps": 100, "accumulation_steps": 200, "num_threads": 0},
+    },
+    "compression": {
+        # The baseline fine-tune (finetune_*, validation_examples (0 = all), learning_rate; kept in the user cache
+        # when cache is True), the variants built from it, the test texts that score them (eval_examples), the
+        # distillation/QAT/recovery budgets, torch threads for training and scoring (num_threads, 0 = all cores),
+        # and the latency grid: seq_lens x batch 1 (latency_repeats calls on latency_threads, spread over
+        # latency_rounds interleaved rounds) and batch 32 (large_batch_repeats calls on large_batch_threads);
+        # 0 threads means all usable cores.
+        "smoke": {"model": "tiny:num_layers=2,hidden_size=64,num_heads=4,norm_placement=pre", "finetune_examples": 64,
+                  "finetune_epochs": 1.0, "validation_examples": 32, "learning_rate": 3e-3, "max_length": 32,
+                  "eval_examples": 100, "calibration_size": 16, "importance_examples": 16,
+                  "student": "tiny:num_layers=1,hidden_size=32,num_heads=2", "distill_examples": 64,
+                  "distill_epochs": 1.0, "qat_steps": 2, "recovery_steps": 0,
+                  "variants": "ort_fp32_fused,ort_int8_dynamic_per_tensor,ort_int8_dynamic_per_channel,"
+                              "ort_int8_static_minmax,torch_int8_dynamic,pruned_magnitude_50,pruned_heads_25,"
+                              "distilled_student",
+                  "seq_lens": (16, 32), "latency_repeats": 4, "latency_rounds": 2, "large_batch_repeats": 1,
+                  "latency_threads": (1,), "large_batch_threads": (1,), "num_threads": 1, "n_resamples": 200,
+                  "cache": False},
+        "default": {"model": "minilm", "finetune_examples": 1000, "finetune_epochs": 1.0, "validation_examples": 200,
+                    "learning_rate": 1e-4, "max_length": 128, "eval_examples": 300, "calibration_size": 32,
+                    "importance_examples": 32, "student": "layers:2", "distill_examples": 600,
+                    "distill_epochs": 1.0, "qat_steps": 20, "recovery_steps": 0,
+                    "variants": "ort_fp32_fused,ort_int8_dynamic_per_tensor,ort_int8_dynamic_per_channel,"
+                                "ort_int8_static_minmax,torch_int8_dynamic,pruned_magnitude_50,pruned_heads_25,"
+                                "distilled_student",
+                    "seq_lens": (32, 128), "latency_repeats": 8, "latency_rounds": 4, "large_batch_repeats": 1,
+                    "latency_threads": (1, 0), "large_batch_threads": (0,), "num_threads": 0, "n_resamples": 1000,
+                    "cache": True},
+        "full": {"model": "minilm", "finetune_examples": 0, "finetune_epochs": 3.0, "validation_examples": 0,
+                 "learning_rate": 1e-4, "max_length": 128, "eval_examples": 0, "calibration_size": 128,
+                 "importance_examples": 128, "student": "layers:3", "distill_examples": 0, "distill_epochs": 3.0,
+                 "qat_steps": 200, "recovery_steps": 100,
+                 "variants": "bf16_eager,fp16_eager,ort_fp32_basic,ort_fp32_extended,ort_fp32_all,ort_fp32_fused,"
+                             "ort_int8_dynamic_per_tensor,ort_int8_dynamic_per_channel,ort_int8_static_minmax,"
+                             "ort_int8_static_entropy,ort_int8_static_percentile,torch_int8_dynamic,"
+                             "pruned_magnitude_30,pruned_magnitude_50,pruned_magnitude_70,pruned_heads_25,"
+                             "pruned_heads_50,distilled_student,qat_int8",
+                 "seq_lens": (32, 128), "latency_repeats": 30, "latency_rounds": 6, "large_batch_repeats": 5,
+                 "latency_threads": (1, 0), "large_batch_threads": (1, 0), "num_threads": 0, "n_resamples": 2000,
+                 "cache": True},
     },
     "data": {
         # max_examples caps each split; finetune_* size the short MiniLM fine-tune baseline.
@@ -44,6 +103,34 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                     "n_resamples": 1000},
         "full": {"max_examples": 0, "finetune_examples": 0, "finetune_epochs": 3.0, "max_length": 256,
                  "n_resamples": 2000},
+    },
+    "augmentation": {
+        # quality_*: texts and recipes measured for quality; the rest size the EDA-style ablation
+        # (TF-IDF + logistic regression; train_sizes "full" = the whole train split).
+        "smoke": {"max_examples": 160, "quality_examples": 8, "quality_recipes": "all", "alpha": 0.1,
+                  "ablation_recipes": "eda", "train_sizes": "80,full", "alphas": "0,0.1", "n_augs": "2",
+                  "n_seeds": 2, "n_jobs": 1, "n_resamples": 200, "self_bleu_texts": 8, "max_length": 16},
+        "default": {"max_examples": 0, "quality_examples": 40, "quality_recipes": "all", "alpha": 0.1,
+                    "ablation_recipes": "eda", "train_sizes": "250,500,1000,full", "alphas": "0,0.1", "n_augs": "2",
+                    "n_seeds": 3, "n_jobs": 2, "n_resamples": 1000, "self_bleu_texts": 30, "max_length": 32},
+        "full": {"max_examples": 0, "quality_examples": 500, "quality_recipes": "all", "alpha": 0.1,
+                 "ablation_recipes": "eda,synonym,word_swap,word_delete,char_keyboard",
+                 "train_sizes": "250,500,1000,2000,full", "alphas": "0,0.05,0.1,0.2", "n_augs": "1,4,16",
+                 "n_seeds": 5, "n_jobs": -1, "n_resamples": 2000, "self_bleu_texts": 100, "max_length": 256},
+    },
+    "sweeps": {
+        # compare_model runs the grid/random/tpe/tpe_pruning comparison (n_trials 0 = the grid size);
+        # the Pareto search (NSGA-II, pareto_trials) always trains tiny transformers. <model>_examples
+        # caps the training split and <model>_epochs is the per-trial budget pruners share out.
+        "smoke": {"max_examples": 200, "compare_model": "mlp", "n_trials": 0, "pareto_trials": 2,
+                  "mlp_examples": 200, "mlp_epochs": 2, "tiny_examples": 96, "tiny_epochs": 1, "max_length": 32,
+                  "latency_repeats": 5},
+        "default": {"max_examples": 0, "compare_model": "mlp", "n_trials": 0, "pareto_trials": 6,
+                    "mlp_examples": 600, "mlp_epochs": 4, "tiny_examples": 1000, "tiny_epochs": 3,
+                    "max_length": 64, "latency_repeats": 20},
+        "full": {"max_examples": 0, "compare_model": "tiny", "n_trials": 0, "pareto_trials": 100,
+                 "mlp_examples": 0, "mlp_epochs": 10, "tiny_examples": 0, "tiny_epochs": 5, "max_length": 128,
+                 "latency_repeats": 50},
     },
 }
 

@@ -4,11 +4,14 @@
 (``transformers.get_scheduler`` and torch's OneCycleLR, CyclicLR, StepLR, ExponentialLR) on a dummy
 optimiser and records the rates; layer-wise decay builds plain ``torch.optim`` parameter groups; the
 callbacks plug into HF ``Trainer`` (and so into :func:`workbench.training.fine_tune`).
+:func:`compare_schedules` trains one model per schedule and seed through ``fine_tune`` with those
+callbacks, and reports curves, per-layer gradient statistics, plateaus and divergence as tidy frames.
 
 One vocabulary for time: ``step`` is the 0-based index of an optimiser update, the ``current_step``
 transformers' schedule functions receive and torch's ``last_epoch``; row ``step = t`` holds the rate
 update ``t`` uses. Trainer's logs (and :class:`~workbench.training.HistoryCallback`) count updates
-*done* instead, so their step ``t + 1`` reports the rate of our step ``t``.
+*done* instead, so their step ``t + 1`` reports the rate of our step ``t``; the training comparison's
+history uses Trainer's numbering throughout.
 One numbering for depth: layer ``-1`` is the embeddings, ``0 .. L-1`` the encoder layers and ``L`` the
 head (classifier, pooler and any final norm).
 
@@ -19,18 +22,19 @@ head (classifier, pooler and any final norm).
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 from transformers import SchedulerType, TrainerCallback
 
 from workbench._validation import check_choice, check_float, check_int, check_type
-from workbench.errors import DataError, ParameterError
+from workbench.errors import DataError, ParameterError, first_line
 
 TORCH_SCHEDULES = ("one_cycle", "cyclic", "step", "exponential")
 SCHEDULES = (*(kind.value for kind in SchedulerType), *TORCH_SCHEDULES)
@@ -387,9 +391,10 @@ class GradientStatsCallback(TrainerCallback):
     """Per-layer gradient norms and update-to-weight ratios, every ``every`` optimiser updates.
 
     ``grad_norm`` is read just before the optimiser step (after Trainer's clipping); ``update_ratio`` is
-    ``||W_after - W_before|| / ||W_before||`` per layer (around 1e-3 is the usual healthy range). Costs
-    one copy of the trainable weights at recorded steps only. Rows: ``step``, ``layer`` (-1 embeddings
-    .. L head), ``metric``, ``value``.
+    ``||W_after - W_before|| / ||W_before||`` per layer (around 1e-3 is the usual healthy range). Keeps
+    one copy of the trainable weights, allocated once and refilled in place at recorded steps only
+    (fresh multi-megabyte tensors each time would cost page faults, not just copies). Rows: ``step``,
+    ``layer`` (-1 embeddings .. L head), ``metric``, ``value``.
 
     >>> stats = GradientStatsCallback(every=10)
     >>> fine_tune(model, tok, data, config, callbacks=[stats]); stats.frame()  # doctest: +SKIP
@@ -398,31 +403,51 @@ class GradientStatsCallback(TrainerCallback):
     def __init__(self, every: int = 10) -> None:
         self.every = check_int("every", every, "GradientStatsCallback", low=1)
         self.rows: list[dict] = []
-        self._before: dict[int, list] | None = None
+        self._layers: dict[str, int] = {}
+        self._copies: dict[str, object] = {}
+        self._pending: list[tuple] | None = None
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self._layers = parameter_layers(model)[0] if model is not None else {}
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
         if state.global_step % self.every:
             return
-        layers, _ = parameter_layers(model)
+        if not self._layers:
+            self._layers = parameter_layers(model)[0]
         by_layer: dict[int, list] = {}
         for name, param in model.named_parameters():
             if param.grad is not None:
-                by_layer.setdefault(layers[name], []).append(param)
-        for layer, params in sorted(by_layer.items()):
-            self._add(state.global_step, layer, "grad_norm", _total_norm([p.grad for p in params]))
-        self._before = {layer: [(p, p.detach().clone()) for p in params] for layer, params in by_layer.items()}
+                by_layer.setdefault(self._layers[name], []).append((name, param))
+        self._pending = []
+        for layer, named in sorted(by_layer.items()):
+            params = [param.detach() for _, param in named]
+            self._add(state.global_step, layer, "grad_norm", _total_norm([param.grad for _, param in named]))
+            copies = [self._copy_of(name, param) for (name, _), param in zip(named, params)]
+            self._pending.append((layer, params, copies, _total_norm(params)))
 
     def on_optimizer_step(self, args, state, control, **kwargs):
-        if self._before is None:
+        if self._pending is None:
             return
-        for layer, pairs in sorted(self._before.items()):
-            weight = _total_norm([before for _, before in pairs])
-            update = _total_norm([p.detach() - before for p, before in pairs])
-            self._add(state.global_step, layer, "update_ratio", update / weight if weight else math.nan)
-        self._before = None
+        for layer, params, copies, weight in self._pending:
+            for copy, param in zip(copies, params):
+                copy.sub_(param)  # in place: the copy now holds W_before - W_after
+            self._add(state.global_step, layer, "update_ratio", _total_norm(copies) / weight if weight else math.nan)
+        self._pending = None
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._copies, self._pending = {}, None  # give the memory back
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=GRADIENT_COLUMNS)
+
+    def _copy_of(self, name: str, param):
+        copy = self._copies.get(name)
+        if copy is None or copy.shape != param.shape or copy.dtype != param.dtype:
+            copy = self._copies[name] = param.clone()
+        else:
+            copy.copy_(param)
+        return copy
 
     def _add(self, step: int, layer: int, metric: str, value: float) -> None:
         self.rows.append({"step": step, "layer": layer, "metric": metric, "value": float(value)})
@@ -560,7 +585,8 @@ class RangeTestResult:
 
 def lr_range_test(model, tokenizer, dataset, *, min_lr: float = 1e-7, max_lr: float = 1.0,
                   num_steps: int = 100, batch_size: int = 16, smoothing: float = 0.05,
-                  diverge_factor: float = 4.0, max_length: int = 128, seed: int = 0) -> RangeTestResult:
+                  diverge_factor: float = 4.0, max_length: int = 128, seed: int = 0,
+                  num_threads: int | None = None) -> RangeTestResult:
     """Learning-rate range test (Smith 2017): raise the rate exponentially over mini-batches, watch the loss.
 
     AdamW (Trainer's default optimiser) steps once per batch of ``dataset["train"]`` while torch's
@@ -577,6 +603,8 @@ def lr_range_test(model, tokenizer, dataset, *, min_lr: float = 1e-7, max_lr: fl
         With a ``train`` split holding ``text`` and ``label``.
     min_lr, max_lr, num_steps, batch_size, smoothing, diverge_factor, max_length, seed
         The sweep; ``seed`` fixes batch order and dropout.
+    num_threads : int, optional
+        Torch intra-op threads during the sweep (restored afterwards); None keeps the current setting.
 
     Returns
     -------
@@ -595,12 +623,16 @@ def lr_range_test(model, tokenizer, dataset, *, min_lr: float = 1e-7, max_lr: fl
 
     texts, labels = _range_test_data(dataset, min_lr, max_lr, num_steps, batch_size, smoothing,
                                      diverge_factor, max_length, seed)
+    if num_threads is not None:
+        check_int("num_threads", num_threads, "lr_range_test", low=1, fix="Use None to keep the current setting.")
     order = _batch_order(len(texts), num_steps * batch_size, seed)
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     was_training, device = model.training, next(model.parameters()).device
     optimizer = torch.optim.AdamW(model.parameters(), lr=min_lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=(max_lr / min_lr) ** (1 / (num_steps - 1)))
     rows, average, best = [], 0.0, math.inf
+    threads = torch.get_num_threads()
+    torch.set_num_threads(num_threads or threads)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # dropout
@@ -626,6 +658,7 @@ def lr_range_test(model, tokenizer, dataset, *, min_lr: float = 1e-7, max_lr: fl
         model.load_state_dict(initial)
         model.zero_grad(set_to_none=True)
         model.train(was_training)
+        torch.set_num_threads(threads)
     frame = pd.DataFrame(rows, columns=RANGE_TEST_COLUMNS)
     return RangeTestResult(frame=frame, suggestions=_suggestions(frame), caveat=RANGE_TEST_CAVEAT,
                            stopped_early=len(frame) < num_steps)
@@ -659,9 +692,15 @@ def _suggestions(frame: pd.DataFrame) -> dict:
     finite = frame[np.isfinite(frame["smoothed_loss"])]
     if len(finite) < 2:
         return {"steepest": None, "min_loss_div_10": None}
-    slope = np.gradient(finite["smoothed_loss"].to_numpy(), np.log(finite["lr"].to_numpy()))
-    return {"steepest": float(finite["lr"].iloc[int(np.argmin(slope))]),
-            "min_loss_div_10": float(finite["lr"].iloc[int(finite["smoothed_loss"].to_numpy().argmin())]) / 10}
+    smoothed, lrs = finite["smoothed_loss"].to_numpy(), finite["lr"].to_numpy()
+    lowest = int(smoothed.argmin())
+    # The steepest fall is searched up to the lowest loss only: past it the loss is blowing up, and its
+    # noisy dips there would otherwise win (as they do in fastai's and torch-lr-finder's plain argmin).
+    steepest = None
+    if lowest >= 1:
+        slope = np.gradient(smoothed[:lowest + 1], np.log(lrs[:lowest + 1]))
+        steepest = float(lrs[int(np.argmin(slope))])
+    return {"steepest": steepest, "min_loss_div_10": float(lrs[lowest]) / 10}
 
 
 def plot_range_test(result: RangeTestResult):
@@ -685,5 +724,464 @@ def plot_range_test(result: RangeTestResult):
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+# ------------------------------------------------------------------------------ training comparison
+COMPARISON_COLUMNS = ["schedule", "seed", "step", "metric", "layer", "value"]
+RUN_COLUMNS = ["schedule", "seed", "status", "diverged", "reason", "diverged_step", "steps", "best_val_accuracy",
+               "final_val_accuracy", "final_val_loss", "final_train_loss", "steps_to_target", "n_plateaus",
+               "train_seconds"]
+SUMMARY_COLUMNS = ["schedule", "best_val_accuracy", "final_val_loss", "final_train_loss", "steps_to_target",
+                   "reached_target", "seed_std", "diverged", "n_runs", "n_diverged", "n_failed"]
+PLATEAU_COLUMNS = ["schedule", "seed", "start_step", "end_step", "best", "n_evaluations"]
+# Keys a comparison spec may hold besides TrainConfig fields; seed and progress belong to the comparison.
+SPEC_EXTRAS = ("llrd_decay",)
+_SET_BY_COMPARISON = ("seed", "progress")
+
+
+@dataclass
+class ScheduleComparison:
+    """What :func:`compare_schedules` measured.
+
+    Attributes
+    ----------
+    history : pandas.DataFrame
+        Tidy rows ``schedule``, ``seed``, ``step``, ``metric``, ``layer``, ``value``: everything Trainer logged
+        (``loss``, ``grad_norm``, ``lr_group_<i>``, ``eval_loss``, ``eval_accuracy``, ...; ``layer`` empty) and,
+        when recorded, ``layer_grad_norm`` / ``layer_update_ratio`` per layer. ``step`` counts updates done
+        (Trainer's numbering) throughout.
+    runs : pandas.DataFrame
+        One row per schedule x seed (``RUN_COLUMNS``): status (``ok``, ``diverged``, ``failed``), reason, metrics.
+    summary : pandas.DataFrame
+        One row per schedule (``SUMMARY_COLUMNS``), see :func:`summarize_runs`.
+    plateaus : pandas.DataFrame
+        Validation-loss plateaus per run (``PLATEAU_COLUMNS``), see :func:`detect_plateaus`.
+    planned : pandas.DataFrame
+        The learning rate each spec's scheduler plans per step (:func:`schedule_frames`; step 0-based).
+    target_accuracy : float
+        Accuracy behind ``steps_to_target``: given, or derived (see :func:`compare_schedules`).
+    configs : dict
+        The :class:`~workbench.training.TrainConfig` of each spec (seed aside).
+    """
+
+    history: pd.DataFrame
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    plateaus: pd.DataFrame
+    planned: pd.DataFrame
+    target_accuracy: float
+    configs: dict
+
+
+def compare_schedules(model: str, dataset, schedules: Mapping[str, Mapping], *, base=None,
+                      seeds: Sequence[int] = (0, 1), tokenizer=None, gradient_stats_every: int | None = None,
+                      target_accuracy: float | None = None, diverge_factor: float = 4.0,
+                      plateau_patience: int = 3, progress: bool = True) -> ScheduleComparison:
+    """Train the same model on the same data and budget once per schedule and seed, and compare.
+
+    HF ``Trainer`` (through :func:`workbench.training.fine_tune`) trains every run; each starts from the
+    same initial weights for a given seed (``load_model(model, seed=seed)``) and sees the same batches.
+    A :class:`DivergenceCallback` stops a run at the first NaN or exploding loss; a run that diverges or
+    fails is reported in ``runs`` (status, reason) and never stops the comparison.
+
+    Parameters
+    ----------
+    model : str
+        Model spec for :func:`workbench.models.load_model` (``"tiny:num_layers=2,hidden_size=64"``, ``"minilm"``).
+    dataset : datasets.DatasetDict
+        ``train`` and ``validation`` splits with ``text`` and ``label``.
+    schedules : mapping of name to dict
+        Per spec, :class:`~workbench.training.TrainConfig` fields overriding ``base`` (``learning_rate``,
+        ``lr_scheduler_type``, ``warmup_ratio``, ``max_grad_norm``, ``batch_size``,
+        ``gradient_accumulation_steps``, ``lr_scheduler_kwargs``, ...) and optionally ``llrd_decay``
+        (layer-wise decay factor in (0, 1], see :func:`llrd_parameter_groups`). ``lr_scheduler_type``
+        defaults to the spec's name when that names a scheduler, else to ``base``'s.
+    base : TrainConfig, optional
+        Shared settings; must fix the budget with ``max_steps`` (default ``TrainConfig(max_steps=100)``).
+        ``eval_steps`` defaults to a tenth of it.
+    seeds : sequence of int
+        One run per seed and spec (initialisation, data order and dropout).
+    tokenizer : tokenizer, optional
+        For tiny models (see :func:`~workbench.models.load_model`).
+    gradient_stats_every : int, optional
+        Record per-layer gradient norms and update/weight ratios every this many updates
+        (:class:`GradientStatsCallback`); None records none.
+    target_accuracy : float, optional
+        Validation accuracy behind ``steps_to_target``. Default: halfway between always predicting the
+        validation split's majority class and the best accuracy any run reached.
+    diverge_factor : float
+        A logged loss above this multiple of the first one counts as divergence.
+    plateau_patience : int
+        Evaluations without validation-loss improvement that make a plateau.
+    progress : bool
+        Show a progress bar over runs.
+
+    Returns
+    -------
+    ScheduleComparison
+
+    Examples
+    --------
+    >>> base = TrainConfig(max_steps=40, batch_size=16, learning_rate=3e-3, max_length=48)  # doctest: +SKIP
+    >>> comparison = compare_schedules("tiny:num_layers=2,hidden_size=64", data,
+    ...                                {"constant": {}, "linear": {"warmup_ratio": 0.1}}, base=base)  # doctest: +SKIP
+    >>> comparison.summary[["schedule", "best_val_accuracy", "diverged"]]  # doctest: +SKIP
+    """
+    import torch
+
+    from workbench._progress import progress_bar
+
+    func = "compare_schedules"
+    labels, label_names = _comparison_data(dataset, func)
+    _check_model_spec(model, func)
+    seeds = _check_seeds(seeds, func)
+    if gradient_stats_every is not None:
+        check_int("gradient_stats_every", gradient_stats_every, func, low=1, fix="Use None to record none.")
+    if target_accuracy is not None:
+        check_float("target_accuracy", target_accuracy, func, low=0.0, high=1.0)
+    check_float("diverge_factor", diverge_factor, func, low=1.0, low_open=True)
+    check_int("plateau_patience", plateau_patience, func, low=1)
+    configs, decays, planned = _comparison_configs(schedules, base, func)
+
+    histories, runs = [], []
+    jobs = [(name, seed) for name in configs for seed in seeds]
+    # Trainer runs a full gc.collect() at the start of every run; with torch and transformers loaded that
+    # scans millions of long-lived objects (about half a second each time). Freezing them skips the scan
+    # (unless the caller froze objects already: unfreeze would release theirs too).
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    threads = torch.get_num_threads()  # a config's num_threads applies to its runs only
+    try:
+        for name, seed in progress_bar(jobs, desc="schedules x seeds", unit="run", disable=not progress):
+            history, run = _comparison_run(model, tokenizer, dataset, label_names, configs[name], decays[name],
+                                           seed, gradient_stats_every, diverge_factor)
+            histories.append(history.assign(schedule=name, seed=seed))
+            runs.append({"schedule": name, "seed": seed, **run})
+    finally:
+        if freeze:
+            gc.unfreeze()
+        torch.set_num_threads(threads)
+    history = pd.concat(histories, ignore_index=True)[COMPARISON_COLUMNS] if histories else \
+        pd.DataFrame(columns=COMPARISON_COLUMNS)
+    runs_frame = pd.DataFrame(runs)
+    target = target_accuracy if target_accuracy is not None else _derived_target(history, labels)
+    runs_frame, plateaus = _run_metrics(history, runs_frame, target, plateau_patience)
+    return ScheduleComparison(history=history, runs=runs_frame, summary=summarize_runs(runs_frame),
+                              plateaus=plateaus, planned=planned, target_accuracy=target, configs=configs)
+
+
+def planned_rates(schedules: Mapping[str, Mapping], *, base=None) -> pd.DataFrame:
+    """The learning rate each :func:`compare_schedules` spec will use per step, before training anything.
+
+    Validates the specs exactly as :func:`compare_schedules` does and returns their
+    :func:`schedule_frames` frame (``schedule``, ``step`` from 0, ``group`` 0, ``lr``), for a shapes plot.
+
+    >>> from workbench.training import TrainConfig
+    >>> frame = planned_rates({"linear": {"warmup_ratio": 0.5}}, base=TrainConfig(max_steps=4, learning_rate=1.0))
+    >>> frame["lr"].tolist()
+    [0.0, 0.5, 1.0, 0.5]
+    """
+    return _comparison_configs(schedules, base, "planned_rates")[2]
+
+
+def _comparison_data(dataset, func: str) -> tuple[np.ndarray, list[str]]:
+    ok = isinstance(dataset, Mapping) and all(
+        split in dataset and {"text", "label"} <= set(dataset[split].column_names) and len(dataset[split])
+        for split in ("train", "validation"))
+    if not ok:
+        raise DataError(f"The 'dataset' parameter of {func} must have non-empty 'train' and 'validation' splits with "
+                        "'text' and 'label' columns. Use workbench.load_dataset.")
+    return np.asarray(dataset["validation"]["label"]), list(dataset["train"].features["label"].names)
+
+
+def _check_model_spec(model, func: str) -> None:
+    from workbench.models import parse_tiny_spec
+
+    check_type("model", model, func, str)
+    if model.startswith("tiny:"):
+        parse_tiny_spec(model)  # a typo in a tiny spec is the user's, not a run's, failure
+
+
+def _check_seeds(seeds, func: str) -> list[int]:
+    check_type("seeds", seeds, func, (list, tuple, range), fix="Give a list such as [0, 1].")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ParameterError(f"The 'seeds' parameter of {func} must list at least one seed, each once. "
+                             f"Got {list(seeds)!r} instead.")
+    return [check_int("seeds", seed, func, low=0) for seed in seeds]
+
+
+def _comparison_configs(schedules, base, func: str):
+    """Validate every spec before any training: TrainConfig per spec, LLRD factors, planned rates."""
+    from workbench.training import TrainConfig
+
+    base = base if base is not None else TrainConfig(max_steps=100, progress=False)
+    check_type("base", base, func, TrainConfig)
+    if base.max_steps < 1:
+        raise ParameterError(f"The 'base' parameter of {func} must set max_steps >= 1 so that every schedule gets "
+                             f"the same budget. Got max_steps={base.max_steps} instead.")
+    if base.eval_steps is None:
+        base = replace(base, eval_steps=max(1, base.max_steps // 10))
+    check_type("schedules", schedules, func, Mapping, fix="Give {name: {TrainConfig field: value}}.")
+    if not schedules:
+        raise ParameterError(f"The 'schedules' parameter of {func} must name at least one spec. Got {{}} instead.")
+    allowed = sorted({f.name for f in fields(TrainConfig)} - set(_SET_BY_COMPARISON) | set(SPEC_EXTRAS))
+    configs, decays, planned = {}, {}, {}
+    for name, spec in schedules.items():
+        where = f"schedules[{name!r}]"
+        check_type(where, spec, func, Mapping, fix="Give a dict of TrainConfig fields.")
+        unknown = sorted(set(spec) - set(allowed))
+        if unknown:
+            raise ParameterError(f"The keys of {where} in {func} must be among {', '.join(allowed)}. "
+                                 f"Got {', '.join(map(repr, unknown))} instead.")
+        overrides = {k: v for k, v in spec.items() if k not in SPEC_EXTRAS}
+        if "lr_scheduler_type" not in overrides and name in SchedulerType._value2member_map_:
+            overrides["lr_scheduler_type"] = name
+        try:
+            config = replace(base, **overrides, progress=False)
+            decays[name] = None if spec.get("llrd_decay") is None else check_float(
+                "llrd_decay", spec["llrd_decay"], func, low=0.0, high=1.0, low_open=True,
+                fix="1 gives every layer the same rate; 0.8-0.95 is usual.")
+            planned[name] = {"schedule": config.lr_scheduler_type, "peak_lr": config.learning_rate,
+                             "warmup_ratio": config.warmup_ratio, **dict(config.lr_scheduler_kwargs or {})}
+            schedule_frame(num_training_steps=config.max_steps, **planned[name])  # the scheduler accepts them
+        except ParameterError as exc:
+            raise ParameterError(f"In {where} of {func}: {first_line(exc)}") from None
+        configs[name] = config
+    return configs, decays, schedule_frames(planned, num_training_steps=base.max_steps)
+
+
+def _comparison_run(model_spec, tokenizer, dataset, label_names, config, decay, seed, stats_every, diverge_factor):
+    from workbench.models import load_model
+    from workbench.training import HISTORY_COLUMNS, fine_tune
+
+    guard = DivergenceCallback(diverge_factor=diverge_factor)
+    stats = GradientStatsCallback(every=stats_every) if stats_every else None
+    run = {"status": "ok", "diverged": False, "reason": None, "diverged_step": None, "steps": 0,
+           "train_seconds": math.nan}
+    history = pd.DataFrame(columns=HISTORY_COLUMNS)
+    try:
+        network, tok = load_model(model_spec, num_labels=len(label_names), label_names=label_names,
+                                  tokenizer=tokenizer, seed=seed)
+        groups = None if decay is None else llrd_parameter_groups(
+            network, peak_lr=config.learning_rate, decay=decay, weight_decay=config.weight_decay)[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the guard's notice: the runs table reports it
+            result = fine_tune(network, tok, dataset, replace(config, seed=seed),
+                               callbacks=[guard, *([stats] if stats else [])], parameter_groups=groups)
+        history = result.history
+        run.update(steps=result.global_step, train_seconds=result.train_seconds)
+    except Exception as exc:  # noqa: BLE001 - a failing run is a result of the comparison, not its end
+        run.update(status="failed", reason=first_line(exc))
+    verdict = guard.result if guard.result["diverged"] else detect_divergence(history, diverge_factor=diverge_factor)
+    if verdict["diverged"] and run["status"] == "ok":
+        run.update(status="diverged", diverged=True, reason=verdict["reason"], diverged_step=verdict["step"])
+    rows = history.drop(columns="epoch").assign(layer=pd.NA)
+    if stats is not None and stats.rows:
+        layer_rows = stats.frame()
+        # GradientStatsCallback numbers update t from 0; Trainer's history counts updates done (t + 1).
+        layer_rows = layer_rows.assign(step=layer_rows["step"] + 1, metric="layer_" + layer_rows["metric"])
+        rows = pd.concat([rows, layer_rows], ignore_index=True)
+    return rows.assign(layer=rows["layer"].astype("Int64")), run
+
+
+def _derived_target(history: pd.DataFrame, labels: np.ndarray) -> float:
+    majority = float(np.bincount(labels).max() / len(labels))
+    accuracy = history.loc[history["metric"] == "eval_accuracy", "value"]
+    best = float(accuracy.max()) if len(accuracy) else majority
+    return majority + 0.5 * max(0.0, best - majority)
+
+
+def _run_metrics(history: pd.DataFrame, runs: pd.DataFrame, target: float, patience: int):
+    plateaus, metrics = [], []
+    for run in runs.itertuples():
+        rows = history[(history["schedule"] == run.schedule) & (history["seed"] == run.seed)]
+        accuracy = rows[rows["metric"] == "eval_accuracy"].sort_values("step")
+        loss = rows[rows["metric"] == "eval_loss"].sort_values("step")
+        train_loss = rows[rows["metric"] == "loss"].sort_values("step")
+        reached = accuracy.loc[accuracy["value"] >= target - 1e-12, "step"]
+        found = detect_plateaus(rows, metric="eval_loss", patience=patience) if len(loss) else []
+        plateaus += [{"schedule": run.schedule, "seed": run.seed, **p} for p in found]
+        metrics.append({"best_val_accuracy": accuracy["value"].max() if len(accuracy) else math.nan,
+                        "final_val_accuracy": accuracy["value"].iloc[-1] if len(accuracy) else math.nan,
+                        "final_val_loss": loss["value"].iloc[-1] if len(loss) else math.nan,
+                        "final_train_loss": train_loss["value"].iloc[-1] if len(train_loss) else math.nan,
+                        "steps_to_target": float(reached.iloc[0]) if len(reached) else math.nan,
+                        "n_plateaus": len(found)})
+    runs = pd.concat([runs.reset_index(drop=True), pd.DataFrame(metrics)], axis=1)
+    return runs.reindex(columns=RUN_COLUMNS), pd.DataFrame(plateaus, columns=PLATEAU_COLUMNS)
+
+
+def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per schedule over its seeds (failed runs left out of the means).
+
+    ``best_val_accuracy``, ``final_val_loss`` and ``final_train_loss`` (last logged training loss) are
+    means over seeds; ``steps_to_target`` is the mean
+    over the seeds that reached the target and ``reached_target`` their share; ``seed_std`` is the
+    sample standard deviation of the best accuracy over seeds (NaN with one seed); ``diverged`` is
+    True when any seed diverged.
+
+    >>> runs = pd.DataFrame({"schedule": ["a", "a"], "seed": [0, 1], "status": "ok", "diverged": False,
+    ...                      "best_val_accuracy": [0.7, 0.8], "final_val_loss": [0.5, 0.6],
+    ...                      "final_train_loss": [0.4, 0.3], "steps_to_target": [10.0, float("nan")]})
+    >>> summarize_runs(runs)[["best_val_accuracy", "steps_to_target", "reached_target"]].round(3).iloc[0].tolist()
+    [0.75, 10.0, 0.5]
+    """
+    rows = []
+    for name, group in runs.groupby("schedule", sort=False):
+        done = group[group["status"] != "failed"]
+        best = done["best_val_accuracy"].astype(float)
+        steps = done["steps_to_target"].astype(float)
+        rows.append({"schedule": name, "best_val_accuracy": best.mean(),
+                     "final_val_loss": done["final_val_loss"].astype(float).mean(),
+                     "final_train_loss": done["final_train_loss"].astype(float).mean(),
+                     "steps_to_target": steps.mean(), "reached_target": steps.notna().mean() if len(done) else math.nan,
+                     "seed_std": best.std(ddof=1), "diverged": bool(group["diverged"].any()),
+                     "n_runs": len(group), "n_diverged": int(group["diverged"].sum()),
+                     "n_failed": int((group["status"] == "failed").sum())})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def recommend_schedule(summary: pd.DataFrame) -> dict:
+    """Pick a schedule from a :func:`summarize_runs` frame, by a rule stated in the result.
+
+    Among schedules that never diverged, the highest mean best validation accuracy wins (exact ties go
+    to the lower final validation loss). A schedule whose accuracy is within one seed standard deviation
+    of the winner's (the larger of the two schedules' deviations, at least 0.005) is reported as tied: the
+    win is ``clear`` only when none is (and there is a runner-up at all).
+
+    Returns
+    -------
+    dict
+        ``schedule`` (None when every schedule diverged or failed), ``clear`` (bool), ``tied`` (names
+        within their tolerance, winner included), ``best_val_accuracy``, ``final_val_loss``, ``margin``
+        (accuracy lead over the runner-up, or None), ``tolerance`` (the winner's own, max(0.005, its seed
+        std)), ``excluded`` (diverged or failed names) and ``rule``.
+
+    Examples
+    --------
+    >>> summary = pd.DataFrame({"schedule": ["a", "b", "c"], "best_val_accuracy": [0.80, 0.799, 0.9],
+    ...                         "final_val_loss": [0.50, 0.45, 0.3], "seed_std": [0.01, 0.01, 0.01],
+    ...                         "diverged": [False, False, True]})
+    >>> verdict = recommend_schedule(summary)
+    >>> verdict["schedule"], verdict["clear"], verdict["tied"], verdict["excluded"]
+    ('a', False, ['a', 'b'], ['c'])
+    """
+    rule = ("highest mean best validation accuracy among schedules that never diverged (exact ties: lower final "
+            "validation loss); a win is clear when no other schedule is within one seed standard deviation of it "
+            "(the larger of the two, at least 0.005)")
+    usable = summary[~summary["diverged"].astype(bool) & summary["best_val_accuracy"].notna()]
+    excluded = [name for name in summary["schedule"] if name not in set(usable["schedule"])]
+    if usable.empty:
+        return {"schedule": None, "clear": False, "tied": [], "best_val_accuracy": None, "final_val_loss": None,
+                "margin": None, "tolerance": None, "excluded": excluded, "rule": rule}
+    ranked = usable.assign(_loss=usable["final_val_loss"].fillna(math.inf)).sort_values(
+        ["best_val_accuracy", "_loss"], ascending=[False, True], kind="stable")
+    pick = ranked.iloc[0]
+    tolerance = max(0.005, float(np.nan_to_num(pick["seed_std"])))
+    pairwise = np.maximum(tolerance, np.nan_to_num(ranked["seed_std"].astype(float).to_numpy()))
+    tied = ranked[ranked["best_val_accuracy"].to_numpy() >= pick["best_val_accuracy"] - pairwise]["schedule"].tolist()
+    margin = float(pick["best_val_accuracy"] - ranked["best_val_accuracy"].iloc[1]) if len(ranked) > 1 else None
+    return {"schedule": pick["schedule"], "clear": len(tied) == 1 and margin is not None, "tied": tied,
+            "best_val_accuracy": float(pick["best_val_accuracy"]), "final_val_loss": float(pick["final_val_loss"]),
+            "margin": margin, "tolerance": tolerance, "excluded": excluded, "rule": rule}
+
+
+def curve_difference(history: pd.DataFrame, first: str, second: str, *, metric: str = "loss") -> pd.DataFrame:
+    """Two schedules' ``metric`` curves (mean over seeds) side by side at the steps both logged.
+
+    Columns ``step``, ``first``, ``second``, ``abs_diff`` and ``rel_diff`` (``abs_diff / |second|``); used to
+    check that, e.g., gradient accumulation 4x8 tracks a batch of 32.
+
+    >>> h = pd.DataFrame({"schedule": ["a", "b"] * 2, "seed": 0, "step": [1, 1, 2, 2], "metric": "loss",
+    ...                   "layer": None, "value": [1.0, 1.0, 0.5, 0.4]})
+    >>> curve_difference(h, "a", "b")["abs_diff"].round(3).tolist()
+    [0.0, 0.1]
+    """
+    func = "curve_difference"
+    for name, value in (("first", first), ("second", second)):
+        check_choice(name, value, func, list(dict.fromkeys(history["schedule"])))
+    rows = history[history["metric"] == metric]
+    curves = rows.groupby(["schedule", "step"])["value"].mean().unstack("schedule")
+    if first not in curves or second not in curves:
+        raise ParameterError(f"The 'metric' parameter of {func} must be logged for both schedules. Got {metric!r}.")
+    both = curves[[first, second]].dropna().rename(columns={first: "first", second: "second"})
+    both = both.rename_axis(columns=None).reset_index()
+    both["abs_diff"] = (both["first"] - both["second"]).abs()
+    both["rel_diff"] = both["abs_diff"] / both["second"].abs()
+    return both
+
+
+# ------------------------------------------------------------------------------ comparison plots
+def plot_comparison_curves(history: pd.DataFrame, *, metrics: Sequence[str] = ("loss", "eval_loss", "eval_accuracy"),
+                           band: str = "minmax"):
+    """One panel per metric: the mean over seeds per schedule, with a band over seeds.
+
+    ``band="minmax"`` shades min to max over seeds, ``"std"`` mean +- one standard deviation. Loss panels
+    are cut at the 98th percentile so one exploding run does not flatten the others.
+
+    >>> fig = plot_comparison_curves(comparison.history)  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    check_choice("band", band, "plot_comparison_curves", ("minmax", "std"))
+    names = list(dict.fromkeys(history["schedule"]))
+    colors = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.4), squeeze=False, layout="constrained")
+    for ax, metric in zip(axes[0], metrics):
+        rows = history[(history["metric"] == metric) & np.isfinite(history["value"].astype(float))]
+        for name, group in rows.groupby("schedule", sort=False):
+            stats = group.groupby("step")["value"].agg(["mean", "min", "max", "std"])
+            low, high = ((stats["min"], stats["max"]) if band == "minmax"
+                         else (stats["mean"] - stats["std"].fillna(0), stats["mean"] + stats["std"].fillna(0)))
+            ax.plot(stats.index, stats["mean"], color=colors[name], label=name)
+            ax.fill_between(stats.index, low, high, color=colors[name], alpha=0.18, linewidth=0)
+        if "loss" in metric and len(rows):
+            values = rows["value"].astype(float)
+            ax.set_ylim(values.min() * 0.95, np.percentile(values, 98) * 1.1)
+        ax.set(title=metric, xlabel="step")
+        ax.grid(alpha=0.3)
+    if names:
+        axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
+    plt.close(fig)
+    return fig
+
+
+def plot_gradient_heatmap(history: pd.DataFrame, *, metric: str = "layer_grad_norm"):
+    """Per-layer gradient norms (or update ratios) over steps, one heatmap per schedule, log colour scale.
+
+    Layers run from the embeddings (bottom) to the head (top); values are means over seeds.
+
+    >>> fig = plot_gradient_heatmap(comparison.history)  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    check_choice("metric", metric, "plot_gradient_heatmap", ("layer_grad_norm", "layer_update_ratio"))
+    rows = history[(history["metric"] == metric) & (history["value"].astype(float) > 0)]
+    names = list(dict.fromkeys(rows["schedule"]))
+    fig, axes = plt.subplots(max(1, len(names)), 1, figsize=(8, 0.6 + 1.5 * max(1, len(names))), squeeze=False,
+                             sharex=True, layout="constrained")
+    if rows.empty:
+        warnings.warn(f"plot_gradient_heatmap found no {metric!r} rows; record them with gradient_stats_every.",
+                      stacklevel=2)
+        axes[0][0].text(0.5, 0.5, "no gradient statistics recorded", ha="center", va="center")
+        axes[0][0].set_axis_off()
+        plt.close(fig)
+        return fig
+    grid = rows.assign(value=rows["value"].astype(float)).groupby(["schedule", "layer", "step"])["value"].mean()
+    norm = LogNorm(vmin=grid.min(), vmax=grid.max())
+    num_layers = int(rows["layer"].max())
+    for ax, name in zip(axes[:, 0], names):
+        wide = grid[name].unstack("step").sort_index()
+        mesh = ax.pcolormesh(wide.columns, np.arange(len(wide.index)), wide.to_numpy(), norm=norm, shading="nearest",
+                             cmap="viridis")
+        ax.set_yticks(np.arange(len(wide.index)), [layer_name(int(layer), num_layers) for layer in wide.index],
+                      fontsize="small")
+        ax.set_title(name, fontsize="medium", loc="left")
+    axes[-1][0].set_xlabel("step")
+    fig.colorbar(mesh, ax=axes[:, 0].tolist(), label=metric.replace("layer_", "").replace("_", " "))
     plt.close(fig)
     return fig

@@ -19,6 +19,8 @@ import contextlib
 import shutil
 import tempfile
 import time
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,10 @@ class TrainConfig:
         Torch intra-op threads during training; None keeps the current setting.
     progress : bool
         Show a progress bar.
+    lr_scheduler_kwargs : mapping or None
+        Extra arguments of the scheduler (``transformers.get_scheduler``'s ``scheduler_specific_kwargs``),
+        e.g. ``{"min_lr_rate": 0.1}`` for ``"cosine_with_min_lr"`` or ``{"num_decay_steps": 20}`` for
+        ``"warmup_stable_decay"``.
 
     Examples
     --------
@@ -99,6 +105,7 @@ class TrainConfig:
     bf16: Any = "auto"
     num_threads: int | None = None
     progress: bool = True
+    lr_scheduler_kwargs: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         f = "TrainConfig"
@@ -124,6 +131,9 @@ class TrainConfig:
         if self.num_threads is not None:
             check_int("num_threads", self.num_threads, f, low=1)
         check_type("progress", self.progress, f, bool)
+        if self.lr_scheduler_kwargs is not None:
+            check_type("lr_scheduler_kwargs", self.lr_scheduler_kwargs, f, Mapping,
+                       fix="Give a dict such as {'min_lr_rate': 0.1}, or None.")
 
 
 @dataclass
@@ -189,7 +199,8 @@ class HistoryCallback(TrainerCallback):
 
 
 def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
-              output_dir: str | Path | None = None, callbacks=()) -> TrainResult:
+              output_dir: str | Path | None = None, callbacks=(),
+              parameter_groups: Sequence[Mapping[str, Any]] | None = None) -> TrainResult:
     """Fine-tune ``model`` on ``dataset["train"]``, evaluating on ``dataset["validation"]``.
 
     Parameters
@@ -203,6 +214,11 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
         Where checkpoints go (the best one is kept). Default: a temporary folder removed afterwards.
     callbacks : sequence of transformers.TrainerCallback
         Extra callbacks (e.g. gradient statistics).
+    parameter_groups : sequence of dict, optional
+        ``torch.optim`` parameter groups (``params`` plus optional ``lr``, ``weight_decay``, ``name``), e.g.
+        from :func:`workbench.schedules.llrd_parameter_groups`. Trainer's own optimiser class and
+        arguments (AdamW) are built on these groups instead of its two weight-decay groups, and the
+        configured scheduler scales every group's rate by the same schedule. Default: Trainer's groups.
 
     Returns
     -------
@@ -236,6 +252,7 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
     args = TrainingArguments(
         output_dir=str(workdir), learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler_type, warmup_steps=config.warmup_ratio,
+        lr_scheduler_kwargs=dict(config.lr_scheduler_kwargs or {}),
         weight_decay=config.weight_decay, num_train_epochs=config.num_epochs, max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.eval_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps, max_grad_norm=config.max_grad_norm,
@@ -252,10 +269,18 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
         extra.append(_ProgressCallback())
     if config.early_stopping_patience:
         extra.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    # Trainer builds the scheduler on a given optimiser (optimizers=(optimizer, None)) from args as usual.
+    optimizer = None if parameter_groups is None else _grouped_optimizer(parameter_groups, model, args)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=validation,
                       data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                      compute_metrics=_compute_metrics, callbacks=[*extra, *callbacks])
+                      compute_metrics=_compute_metrics, callbacks=[*extra, *callbacks],
+                      optimizers=(optimizer, None))
     trainer.remove_callback(PrinterCallback)  # our history and progress bar replace its printed dicts
+    # Classifier heads return the batch-mean loss and ignore num_items_in_batch, but Trainer sees their
+    # **kwargs and assumes they normalise by it, so with gradient accumulation it skips its division by
+    # the accumulation steps (gradients and logged loss k times too large). Declaring the model as not
+    # taking loss kwargs restores mean-of-means: k micro-batches of b train like one batch of k * b.
+    trainer.model_accepts_loss_kwargs = False
     start = time.perf_counter()
     try:
         with quiet_transformers():
@@ -268,6 +293,38 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
                        best_metric=trainer.state.best_metric, bf16=use_bf16, label_names=label_names)
 
 
+def _grouped_optimizer(parameter_groups, model, args):
+    """Trainer's optimiser class and arguments (AdamW and its betas, eps, lr) on the caller's groups."""
+    from transformers import Trainer
+
+    func, fix = "fine_tune", "Use workbench.schedules.llrd_parameter_groups or [{'params': [...], 'lr': ...}]."
+    check_type("parameter_groups", parameter_groups, func, (list, tuple), fix=fix)
+    if not parameter_groups or not all(isinstance(g, Mapping) and g.get("params") for g in parameter_groups):
+        raise ParameterError(f"The 'parameter_groups' parameter of {func} must be a non-empty list of dicts, each "
+                             f"with a non-empty 'params' list. Got {_describe_groups(parameter_groups)} instead. {fix}")
+    seen: set[int] = set()
+    for group in parameter_groups:
+        for param in group["params"]:
+            if id(param) in seen:
+                raise ParameterError(f"The 'parameter_groups' parameter of {func} must hold each parameter in "
+                                     f"one group only. Got a parameter again in group {group.get('name', '?')!r} "
+                                     f"instead. {fix}")
+            seen.add(id(param))
+    if not seen <= {id(p) for p in model.parameters()}:
+        raise ParameterError(f"The 'parameter_groups' parameter of {func} must hold parameters of the model being "
+                             f"trained. Got parameters of another model instead. Build the groups from this model.")
+    optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    # Groups without their own weight decay get Trainer's (torch's AdamW default would be 0.01).
+    groups = [{"weight_decay": args.weight_decay, **group, "params": list(group["params"])}
+              for group in parameter_groups]
+    return optimizer_cls(groups, **kwargs)
+
+
+def _describe_groups(groups) -> str:
+    kinds = sorted({type(g).__name__ for g in groups})
+    return f"{len(groups)} groups of type {', '.join(kinds)}" if groups else "[]"
+
+
 def tokenize_split(split, tokenizer, *, max_length: int):
     """Tokenize a ``datasets.Dataset`` with ``text``/``label`` columns (padding is left to the collator)."""
     import datasets
@@ -278,8 +335,11 @@ def tokenize_split(split, tokenizer, *, max_length: int):
     bars_were_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
+        # A fresh fingerprint and no cache look-up: otherwise datasets hashes the whole tokenizer with dill
+        # to name a cache entry (about a second per split), which in-memory splits never use.
         return split.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
-                         batched=True, remove_columns=["text"])
+                         batched=True, remove_columns=["text"], new_fingerprint=uuid.uuid4().hex,
+                         load_from_cache_file=False)
     finally:
         if bars_were_on:
             datasets.enable_progress_bars()

@@ -44,7 +44,9 @@ def figure_html(figure, *, dpi: int = 90, alt: str = "plot") -> str:
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(figure)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img class="wb-plot" alt="{html.escape(alt)}" src="data:image/png;base64,{data}"/>'
+    # max-width: a wide figure shrinks to the output area instead of being cut off at its edge.
+    return (f'<img class="wb-plot" alt="{html.escape(alt)}" style="max-width:100%;height:auto" '
+            f'src="data:image/png;base64,{data}"/>')
 
 
 def error_html(error: BaseException) -> str:

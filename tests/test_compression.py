@@ -1,0 +1,309 @@
+"""workbench.compression on a tiny encoder fine-tuned on a slice of the embedded data (seconds, not minutes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import workbench as wb
+from workbench import compression as C
+from workbench.errors import ParameterError
+
+# Pre-norm learns the synthetic task below in a few epochs; post-norm sits on a plateau that long.
+TINY = "tiny:num_layers=2,hidden_size=64,num_heads=4,norm_placement=pre"
+MAX_LENGTH = 32
+POSITIVE = "great tasty delicious love perfect fresh excellent yummy".split()
+NEGATIVE = "awful stale bland hate broken terrible rotten gross".split()
+NEUTRAL = ("the product box arrived coffee snack price bag taste flavor order again with and it was my kids dog "
+           "tea").split()
+
+
+def _reviews(n: int, seed: int) -> list[dict]:
+    """Filler words plus 1-3 words of the label's sentiment, sometimes one of the other, 5% labels flipped."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        label = int(rng.random() < 0.5)
+        words = list(rng.choice(NEUTRAL, size=rng.integers(6, 17)))
+        for word in rng.choice(POSITIVE if label else NEGATIVE, size=rng.integers(1, 4)):
+            words.insert(rng.integers(len(words) + 1), word)
+        if rng.random() < 0.3:
+            words.insert(rng.integers(len(words) + 1), rng.choice(NEGATIVE if label else POSITIVE))
+        rows.append({"text": " ".join(words), "label": label if rng.random() > 0.05 else 1 - label})
+    return rows
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def data():
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["other", "great"])})
+    rows = _reviews(700, seed=0)
+    split = lambda part: datasets.Dataset.from_list(part, features=features)  # noqa: E731
+    return datasets.DatasetDict(train=split(rows[:400]), validation=split(rows[400:500]), test=split(rows[500:]))
+
+
+@pytest.fixture(scope="module")
+def baseline(data):
+    """A tiny classifier that has learned the task (so int8 agreement is a real question)."""
+    return C.finetune_baseline(data, model=TINY, train_examples=0, validation_examples=0, epochs=4.0,
+                               max_length=MAX_LENGTH, learning_rate=3e-3, cache_dir=None, num_threads=1,
+                               progress=False)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return C.CompressionConfig(max_length=MAX_LENGTH, calibration_size=32, importance_examples=32,
+                               student="tiny:num_layers=1,hidden_size=32,num_heads=2", distill_epochs=1.0, qat_steps=4,
+                               num_threads=1)
+
+
+def _torch_logits(model, tokenizer, texts):
+    batch = tokenizer(texts, truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        return model(**batch).logits.numpy(), {k: v.numpy() for k, v in batch.items()}
+
+
+# --- ONNX export and quantization ----------------------------------------------------------------
+
+def test_onnx_logits_match_torch_plain_and_fused(baseline, data, tmp_path):
+    model, tokenizer = baseline["model"], baseline["tokenizer"]
+    texts = list(data["test"]["text"][:24])  # mixed lengths: padding and the dynamic axes are exercised
+    expected, feeds = _torch_logits(model, tokenizer, texts)
+    attention = model.config._attn_implementation
+    path = C.export_onnx(model, tokenizer, tmp_path / "m.onnx", max_length=MAX_LENGTH)
+    fused_ops = C.fuse_onnx(path, tmp_path / "fused.onnx", model_config=model.config)
+    assert fused_ops  # which ops fuse depends on the layout; the logits must not change either way
+    for onnx_path in (path, tmp_path / "fused.onnx"):
+        logits = C._ort_runner(onnx_path)(1)(feeds)
+        np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=1e-4)
+    assert model.config._attn_implementation == attention  # exported from a copy switched to eager
+
+
+def test_int8_predictions_agree_with_fp32(baseline, data, config, tmp_path):
+    names = ["ort_int8_dynamic_per_tensor", "ort_int8_dynamic_per_channel", "ort_int8_static_minmax",
+             "ort_int8_static_entropy", "torch_int8_dynamic"]
+    variants = C.build_variants(baseline["model"], baseline["tokenizer"], names, data=data, workdir=tmp_path,
+                                config=config, progress=False)
+    assert list(variants) == ["fp32_eager", *names]
+    quality = C.evaluate_variants(variants, data["test"]["text"], data["test"]["label"],
+                                  tokenizer=baseline["tokenizer"], max_length=MAX_LENGTH, n_resamples=200,
+                                  threads=1, progress=False).set_index("variant")
+    assert (quality.status == "ok").all(), quality.reason.to_dict()
+    majority = pd.Series(data["test"]["label"]).value_counts(normalize=True).max()
+    assert quality.loc["fp32_eager", "accuracy"] > majority + 0.2  # it learned: agreement is not trivial
+    assert (quality.agreement >= 0.97).all(), quality.agreement.to_dict()
+    int8 = quality.loc[names[:4]]
+    assert (int8.size_mb < 0.35 * quality.loc["fp32_eager", "size_mb"]).all()
+    delta = quality.accuracy - quality.loc["fp32_eager", "accuracy"]
+    np.testing.assert_allclose(quality.delta_accuracy, delta, atol=1e-12)
+    assert (quality.delta_ci_low <= quality.delta_accuracy + 1e-12).all()
+
+
+# --- pruning -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("amount", [0.3, 0.5, 0.9])
+def test_pruned_model_has_the_requested_sparsity(baseline, amount):
+    model = baseline["model"]
+    pruned = C.prune_magnitude(model, amount)
+    total = sum(m.weight.numel() for m in C._encoder_linears(pruned))
+    assert C.weight_sparsity(pruned) == pytest.approx(amount, abs=1 / total)
+    assert C.weight_sparsity(model) < 0.01  # the original is untouched
+    kept = torch.cat([m.weight.abs().flatten() for m in C._encoder_linears(pruned)])
+    dropped = torch.cat([(o.weight.abs() * (p.weight == 0)).flatten()
+                         for o, p in zip(C._encoder_linears(model), C._encoder_linears(pruned))])
+    assert dropped.max() <= kept[kept > 0].min()  # magnitude order: nothing kept is smaller than what went
+
+
+def test_head_pruning_removes_the_least_important_heads(baseline, data):
+    model, tokenizer = baseline["model"], baseline["tokenizer"]
+    rows = data["validation"].select(range(32))
+    importance = C.head_importance(model, tokenizer, list(rows["text"]), list(rows["label"]), max_length=MAX_LENGTH)
+    assert importance.shape == (8, 3) and (importance.importance >= 0).all()
+    norms = importance.groupby("layer").importance.apply(np.linalg.norm)
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)  # normalised per layer
+    pruned, removed = C.prune_heads(model, importance, 0.5)
+    assert sum(map(len, removed.values())) == 4
+    weakest = set(importance.nsmallest(1, "importance")[["layer", "head"]].itertuples(index=False, name=None))
+    assert weakest <= {(layer, head) for layer, heads in removed.items() for head in heads}
+    blocks = C._attention_modules(pruned)
+    assert sum(b.self.num_attention_heads for b in blocks) == 4
+    assert all(b.self.query.out_features == b.self.num_attention_heads * 16 for b in blocks)
+    assert wb.count_parameters(pruned)["total"] < wb.count_parameters(model)["total"]
+    # Removing a head must equal zeroing its context vectors in the full model.
+    texts = list(data["test"]["text"][:8])
+    hooks = []
+    for layer, block in enumerate(C._attention_modules(model)):
+        mask = torch.ones(4, 16)
+        mask[removed.get(layer, [])] = 0.0
+        hooks.append(block.output.register_forward_pre_hook(
+            lambda module, args, mask=mask: (args[0] * mask.flatten(), *args[1:])))
+    try:
+        masked, _ = _torch_logits(model, tokenizer, texts)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    np.testing.assert_allclose(_torch_logits(pruned, tokenizer, texts)[0], masked, atol=1e-5)
+
+
+# --- distillation and QAT ------------------------------------------------------------------------
+
+def test_student_has_the_requested_size(baseline, data):
+    spec = "tiny:num_layers=1,hidden_size=32,num_heads=2"
+    train = data["train"].select(range(64))
+    student = C.distill_student(baseline["model"], baseline["tokenizer"], train, student=spec, epochs=1.0,
+                                max_length=MAX_LENGTH, seed=0)
+    reference, _ = wb.load_model(spec, num_labels=2)
+    assert wb.count_parameters(student) == wb.count_parameters(reference)
+    assert (student.config.num_hidden_layers, student.config.hidden_size) == (1, 32)
+
+    layered = C.distill_student(baseline["model"], baseline["tokenizer"], train, student="layers:1", epochs=1.0,
+                                max_length=MAX_LENGTH, seed=0)
+    teacher = wb.count_parameters(baseline["model"])["total"]
+    one_layer = sum(p.numel() for p in C._encoder_layer_list(baseline["model"])[0].parameters())
+    assert wb.count_parameters(layered)["total"] == teacher - one_layer
+    assert layered.config.num_hidden_layers == 1
+
+
+def test_qat_leaves_weights_on_the_7bit_grid(baseline, data):
+    small = wb.subsample(data, split="train", n=64, seed=0)
+    qat = C.quantization_aware_finetune(baseline["model"], baseline["tokenizer"], small, steps=2,
+                                        max_length=MAX_LENGTH)
+    for module in C._encoder_linears(qat):
+        weight = module.weight.detach()
+        steps = weight / (weight.abs().amax(dim=1, keepdim=True) / 63)
+        np.testing.assert_allclose(steps, steps.round(), atol=1e-3)
+
+
+# --- measurement, table, recommendation ----------------------------------------------------------
+
+def test_latency_grid_table_and_summary(baseline, data, config, tmp_path):
+    variants = C.build_variants(baseline["model"], baseline["tokenizer"], ["ort_int8_dynamic_per_channel"],
+                                data=data, workdir=tmp_path, config=config, progress=False)
+    quality = C.evaluate_variants(variants, data["test"]["text"][:64], data["test"]["label"][:64],
+                                  tokenizer=baseline["tokenizer"], max_length=MAX_LENGTH, n_resamples=50,
+                                  threads=1, progress=False)
+    latency = C.measure_variants(variants, baseline["tokenizer"], data["test"]["text"], batch_sizes=(1, 4),
+                                 seq_lens=(16, 32), threads=(1, 0), large_batch_threads=(0,), warmup=1, repeats=2,
+                                 progress=False)
+    # batch 1: 2 lengths x 2 thread counts; batch 4: 2 lengths x all cores only (1 when there is one core)
+    per_variant = 2 * len({1, C.usable_cores()}) + 2
+    assert len(latency) == 2 * per_variant and (latency.status == "ok").all()
+    assert set(latency.threads) == {1, C.usable_cores()}
+    assert (latency.p95_ms >= latency.p50_ms).all()
+    table = C.compression_table(quality, latency)
+    assert table.columns.tolist() == C.TABLE_COLUMNS and table.seq_len.unique().tolist() == [32]
+    base = table.set_index("variant").loc["fp32_eager"]
+    assert base.speedup_b1 == 1.0 and base.size_ratio == 1.0 and base.threads_b1 == 1
+    summary = C.compression_summary(table, C.recommend_variant(table))
+    assert set(summary["variants"]["ort_int8_dynamic_per_channel"]) == {*C.SUMMARY_KEYS, "status"}
+    assert summary["recommendation"]["tolerance"] == 0.01
+
+
+def test_recommend_picks_the_fastest_within_tolerance():
+    table = pd.DataFrame({"variant": ["fp32_eager", "int8", "tiny", "broken"], "status": ["ok", "ok", "ok", "failed"],
+                          "accuracy": [0.9, 0.89, 0.87, np.nan], "delta_accuracy": [0.0, -0.01, -0.03, np.nan],
+                          "latency_ms_p50_b1": [10.0, 5.0, 2.0, np.nan], "latency_ms_p95_b1": [12.0, 6.0, 3.0, np.nan],
+                          "size_mb": [90.0, 23.0, 5.0, np.nan], "speedup_b1": [1.0, 2.0, 5.0, np.nan],
+                          "size_ratio": [1.0, 0.25, 0.05, np.nan]})
+    assert C.recommend_variant(table, tolerance=0.0)["variant"] == "fp32_eager"
+    best = C.recommend_variant(table, tolerance=0.01)  # exactly one point lost is within one point
+    assert (best["variant"], best["speedup_b1"], best["candidates"]) == ("int8", 2.0, ["int8", "fp32_eager"])
+    assert C.recommend_variant(table, tolerance=0.05)["variant"] == "tiny"
+    assert C.pareto_front(table).tolist() == [True, True, True, False]
+    assert C.pareto_front(table.assign(accuracy=[0.9, 0.91, 0.87, np.nan])).tolist() == [False, True, True, False]
+
+
+def test_precision_probe_reports_every_dtype(baseline, data):
+    probe = C.precision_probe(baseline["model"], baseline["tokenizer"], data["test"]["text"], seq_len=16, repeats=1)
+    assert probe.dtype.tolist() == ["float32", "bfloat16", "float16"]
+    assert probe.loc[0, "slowdown"] == 1.0 and probe.loc[0, "max_abs_logit_diff"] == 0.0
+    assert (probe.status == "ok").all() and (probe.max_abs_logit_diff < 0.5).all()
+
+
+def test_baseline_is_cached_on_disk(data, tmp_path):
+    kwargs = dict(model="tiny:num_layers=1,hidden_size=32,num_heads=2", train_examples=32, validation_examples=16,
+                  max_length=16, cache_dir=tmp_path, num_threads=1, progress=False)
+    first = C.finetune_baseline(data, **kwargs)
+    second = C.finetune_baseline(data, **kwargs)
+    other = C.finetune_baseline(data, **{**kwargs, "seed": 1})
+    assert (first["cached"], second["cached"], other["cached"]) == (False, True, False)
+    assert first["key"] == second["key"] != other["key"]
+    texts = list(data["test"]["text"][:8])
+    np.testing.assert_allclose(_torch_logits(first["model"], first["tokenizer"], texts)[0],
+                               _torch_logits(second["model"], second["tokenizer"], texts)[0], atol=1e-6)
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+def test_unknown_variant_is_rejected(baseline, data, tmp_path):
+    with pytest.raises(ParameterError, match=r"'variants' parameter of build_variants .* Got 'ort_int4' instead"):
+        C.build_variants(baseline["model"], baseline["tokenizer"], ["ort_int4"], data=data, workdir=tmp_path)
+    with pytest.raises(ParameterError, match="pruned_magnitude_<1-99>.*'pruned_magnitude_100'"):
+        C.check_variant_names(["pruned_magnitude_100"], "build_variants")
+
+
+def test_calibration_set_larger_than_the_data_is_rejected(baseline, data, tmp_path):
+    config = C.CompressionConfig(max_length=MAX_LENGTH, calibration_size=10_000)
+    with pytest.raises(ParameterError, match=r"'calibration_size' parameter of build_variants must be at most .*"
+                                             r"Got 10000 instead"):
+        C.build_variants(baseline["model"], baseline["tokenizer"], ["ort_int8_static_minmax"], data=data,
+                         workdir=tmp_path, config=config)
+    assert not list(tmp_path.iterdir())  # checked before any export
+    with pytest.raises(ParameterError, match="at most the number of calibration texts \\(3\\)"):
+        C.calibration_texts(["a", "b", "c"], 4)
+
+
+def test_negative_tolerance_is_rejected():
+    table = pd.DataFrame({"variant": ["fp32_eager"], "status": ["ok"], "delta_accuracy": [0.0],
+                          "latency_ms_p50_b1": [1.0]})
+    with pytest.raises(ParameterError, match=r"'tolerance' parameter of recommend_variant .* Got -0.01 instead"):
+        C.recommend_variant(table, tolerance=-0.01)
+
+
+class _NoOnnxOp(torch.nn.Module):
+    """Wraps a classifier and ends in an operator the ONNX exporter does not know (aten::cummax)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.config = inner, inner.config
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
+        outputs = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                             labels=labels)
+        outputs.logits = torch.cummax(outputs.logits, dim=-1).values
+        return outputs
+
+    def save_pretrained(self, folder):
+        self.inner.save_pretrained(folder)
+
+
+def test_a_model_that_cannot_be_exported(baseline, data, config, tmp_path):
+    model = _NoOnnxOp(baseline["model"])
+    with pytest.raises(C.ExportError, match=r"_NoOnnxOp cannot be exported to ONNX \(.*aten::cummax"):
+        C.export_onnx(model, baseline["tokenizer"], tmp_path / "x.onnx")
+    with pytest.raises(C.ExportError, match="must be a torch.nn.Module. Got str instead"):
+        C.export_onnx("model.bin", baseline["tokenizer"], tmp_path / "x.onnx")
+    # In a run it is a failed row with its reason, and the torch variants still work.
+    variants = C.build_variants(model, baseline["tokenizer"], ["ort_fp32_all", "pruned_magnitude_50"], data=data,
+                                workdir=tmp_path / "run", config=config, progress=False)
+    assert {n: v.status for n, v in variants.items()} == {"fp32_eager": "ok", "ort_fp32_all": "failed",
+                                                         "pruned_magnitude_50": "ok"}
+    assert variants["ort_fp32_all"].reason.startswith("ExportError: _NoOnnxOp cannot be exported")
+    quality = C.evaluate_variants(variants, data["test"]["text"][:32], data["test"]["label"][:32],
+                                  tokenizer=baseline["tokenizer"], max_length=MAX_LENGTH, n_resamples=20,
+                                  threads=1, progress=False)
+    assert quality.set_index("variant").accuracy.isna().tolist() == [False, True, False]
+
+
+def test_config_rejects_bad_settings():
+    with pytest.raises(ParameterError, match="'student' parameter of CompressionConfig must be 'layers:N'"):
+        C.CompressionConfig(student="huge")
+    with pytest.raises(ParameterError, match="'alpha' parameter of CompressionConfig must be a finite number in"):
+        C.CompressionConfig(alpha=1.5)
