@@ -275,3 +275,17 @@ def test_bad_input_gives_one_line_error(call, error, match):
     with pytest.raises(error, match=match) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+def test_mean_ci_matches_the_accuracy_interval_on_correctness_and_refuses_no_values():
+    from workbench.evaluation import mean_ci
+
+    y_true = [0, 1] * 50
+    y_pred = [0, 1] * 40 + [1, 0] * 10
+    correct = (np.asarray(y_true) == np.asarray(y_pred)).astype(float)
+    assert mean_ci(correct, seed=4) == bootstrap_ci(y_true, y_pred, seed=4)
+    low, high = mean_ci(correct * 0.5 + 0.25, seed=4)  # an affine map moves the interval with it
+    assert (low, high) == pytest.approx((0.25 + 0.5 * mean_ci(correct, seed=4)[0],
+                                         0.25 + 0.5 * mean_ci(correct, seed=4)[1]))
+    with pytest.raises(ParameterError, match="'values' parameter of mean_ci must hold at least one value"):
+        mean_ci([])

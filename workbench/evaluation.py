@@ -31,6 +31,7 @@ __all__ = [
     "confusion_frame",
     "evaluate_predictions",
     "hub_metric",
+    "mean_ci",
     "measure_latency",
     "metrics_table",
     "paired_bootstrap_test",
@@ -276,6 +277,28 @@ def bootstrap_ci(y_true: Sequence[Any], y_pred: Sequence[Any], *, metric: str = 
         data, statistic, paired = (codes_true, codes_pred), partial(_macro_f1_stat, n_classes=n_classes), True
     result = bootstrap(data, statistic, n_resamples=n_resamples, confidence_level=confidence,
                        method="percentile", paired=paired, vectorized=True, rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def mean_ci(values: Sequence[float], *, n_resamples: int = 1000, confidence: float = 0.95,
+            seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean, by ``scipy.stats.bootstrap``.
+
+    For per-example scores that are not plain 0/1 correctness, e.g. each test example's correctness
+    averaged over several training seeds. Constant values give a zero-width interval.
+
+    >>> mean_ci([0.5, 0.5, 0.5])
+    (0.5, 0.5)
+    """
+    from scipy.stats import bootstrap
+
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise ParameterError("The 'values' parameter of mean_ci must hold at least one value. Got none instead.")
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    result = bootstrap((values,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
+                       method="percentile", vectorized=True, rng=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 

@@ -22,7 +22,7 @@ import json
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -775,11 +775,9 @@ def downstream_sweep(dataset, *, algorithms: Sequence[str] = ("bpe", "unigram"),
             raise DataError(f"The 'dataset' parameter of {func} must have a {split!r} split. "
                             f"Got splits {list(dataset)} instead. Use workbench.load_dataset.")
 
-    from dataclasses import replace
-
     from workbench._progress import progress_bar
     from workbench.errors import first_line
-    from workbench.evaluation import classification_metrics
+    from workbench.evaluation import classification_metrics, mean_ci
 
     train_texts = list(dataset["train"]["text"])
     test_texts = list(dataset["test"]["text"])
@@ -819,7 +817,7 @@ def downstream_sweep(dataset, *, algorithms: Sequence[str] = ("bpe", "unigram"),
             bar.update(len(seeds) - len(correct))
         if correct and row["status"] == "ok":
             matrix = np.vstack(correct).astype(float)
-            low, high = _mean_interval(matrix.mean(axis=0), n_resamples)
+            low, high = mean_ci(matrix.mean(axis=0), n_resamples=n_resamples)
             per_seed = matrix.mean(axis=1)
             row.update(n_seeds=len(correct), accuracy=float(per_seed.mean()), ci95_low=low, ci95_high=high,
                        seed_std=float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0,
@@ -828,17 +826,6 @@ def downstream_sweep(dataset, *, algorithms: Sequence[str] = ("bpe", "unigram"),
     bar.close()
     frame = pd.DataFrame(rows).reindex(columns=list(DOWNSTREAM_COLUMNS))
     return DownstreamResult(frame=frame, runs=pd.DataFrame(runs, columns=list(RUN_COLUMNS)))
-
-
-def _mean_interval(values: np.ndarray, n_resamples: int) -> tuple[float, float]:
-    """95% percentile bootstrap interval of a mean (fixed seed: same values, same interval)."""
-    from scipy.stats import bootstrap
-
-    if np.all(values == values[0]):
-        return float(values[0]), float(values[0])
-    result = bootstrap((values,), np.mean, n_resamples=n_resamples, method="percentile",
-                       random_state=np.random.default_rng(0), vectorized=True)
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def downstream_correlation(frame: pd.DataFrame, *, x: str = "renyi_efficiency", y: str = "accuracy"
@@ -954,7 +941,7 @@ def plot_lengths(length_frame: pd.DataFrame, *, max_length: int | None = None) -
     if groups:
         # Most tokens per text at the top: the order of sequence cost.
         groups.sort(key=lambda item: float(item[1]["tokens"].median()))
-        ax.boxplot([np.maximum(g["tokens"].to_numpy(dtype=float), 1) for _, g in groups], vert=False,
+        ax.boxplot([np.maximum(g["tokens"].to_numpy(dtype=float), 1) for _, g in groups], orientation="horizontal",
                    whis=(5, 95), showfliers=False, widths=0.6, tick_labels=[str(name) for name, _ in groups])
         ax.set_xscale("log")
     if max_length is not None:
