@@ -65,6 +65,22 @@ def test_parallel_workers_read_wordnet_without_racing(recipe, monkeypatch):
     assert single["augmented"].tolist() == parallel["augmented"].tolist()
 
 
+@pytest.mark.parametrize("recipe", ["synonym", "char_keyboard", "word_swap", "word_embedding"])
+def test_batched_nlpaug_call_equals_one_seeded_call_per_text(recipe):
+    # The fast path hands nlpaug one list; it must give what nlpaug gives text by text under each seed.
+    job = aug._Job(recipe, 0.3, None, None, None, 3, 11)
+    ids = list(range(10, 10 + len(TEXTS)))
+    batched = aug._augment_chunk(job, ids, TEXTS)
+    augmenter = aug.make_augmenter(recipe, alpha=0.3)
+    assert aug._seeded_batch(augmenter, [1] * len(TEXTS), TEXTS, 3) is not None  # the fast path applies
+    for text_id, text, (variants, reason) in zip(ids, TEXTS, batched):
+        seed = aug._text_seed(11, text_id)
+        random.seed(seed)
+        np.random.seed(seed)
+        assert reason is None and variants == augmenter.augment(text, n=3)
+    assert aug._seeded_batch(aug.make_augmenter("eda", alpha=0.3), [1], TEXTS[:1], 1) is None  # composite
+
+
 def test_fewer_variants_are_a_prefix_of_more():
     two = aug.augment(TEXTS, "synonym", alpha=0.2, n_aug=2, seed=0, progress=False)
     four = aug.augment(TEXTS, "synonym", alpha=0.2, n_aug=4, seed=0, progress=False)

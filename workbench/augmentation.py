@@ -21,6 +21,7 @@ are batched nor on the number of processes, and augmenting leaves no trace on th
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import functools
 import html
@@ -559,12 +560,59 @@ def _private_random_state(with_torch: bool):
         np.random.set_state(numpy_state)
 
 
+# nlpaug augmenters whose batch call handles each text by one call of the action method; the model
+# augmenters batch differently (one call for the whole list) and keep the per-text path.
+_NLPAUG_PER_TEXT_BATCH = ("CharAugmenter", "WordAugmenter")
+_NLPAUG_WHOLE_LIST = ("AbstSummAug", "BackTranslationAug", "ContextualWordEmbsAug",
+                      "ContextualWordEmbsForSentenceAug", "LambadaAug")
+
+
+def _seeded_batch(augmenter, seeds: list[int], texts: Sequence[str], n_aug: int) -> list[list[str]] | None:
+    """The variants of ``texts`` from one nlpaug batch call, the random states reseeded per text.
+
+    nlpaug's ``augment(list)`` calls the augmenter's action method (``substitute``, ``swap``, ...) once
+    per text; a shallow copy of the augmenter whose action reseeds ``random`` and numpy before each
+    text's first variant gives exactly what ``augment(text, n=n_aug)`` per text gives, without nlpaug's
+    per-call overhead (about 2.5% of a synonym run). ``None`` when the augmenter is not such an nlpaug
+    augmenter or the batch fails, and the caller then goes text by text, which reports failures per text.
+    """
+    bases = {cls.__name__ for cls in type(augmenter).__mro__}
+    action = getattr(augmenter, "action", None)
+    if (not bases.intersection(_NLPAUG_PER_TEXT_BATCH) or bases.intersection(_NLPAUG_WHOLE_LIST)
+            or not callable(getattr(augmenter, str(action), None))):
+        return None
+    inner = getattr(augmenter, action)
+    reseed = iter([seed if k == 0 else None for seed in seeds for k in range(n_aug)])
+
+    def seeded_action(data):
+        seed = next(reseed)
+        if seed is not None:
+            random.seed(seed)
+            np.random.seed(seed)
+        return inner(data)
+
+    clone = copy.copy(augmenter)  # shares the dictionaries and caches; the cached original stays as it was
+    setattr(clone, action, seeded_action)
+    expanded = [text for text in texts for _ in range(n_aug)]
+    try:
+        variants = clone.augment(expanded)
+    except Exception:  # noqa: BLE001 - redone text by text, where the failing text is named
+        return None
+    if not isinstance(variants, list) or len(variants) != len(expanded) or any(v is None for v in variants):
+        return None
+    return [[str(v) for v in variants[i:i + n_aug]] for i in range(0, len(variants), n_aug)]
+
+
 def _augment_chunk(job: _Job, text_ids: Sequence[int], texts: Sequence[str]) -> list[tuple[list[str], str | None]]:
     """Variants of each text, each under its own seed; a text that fails keeps its source and says why."""
     augmenter = _build(job.recipe, job.alpha, job.model, job.nltk_data, job.vectors)
     with_torch = job.recipe in MODEL_RECIPES
     out = []
     with _private_random_state(with_torch):
+        if not with_torch:
+            batch = _seeded_batch(augmenter, [_text_seed(job.seed, int(i)) for i in text_ids], texts, job.n_aug)
+            if batch is not None:
+                return [(variants, None) for variants in batch]
         for text_id, text in zip(text_ids, texts):
             text_seed = _text_seed(job.seed, int(text_id))
             random.seed(text_seed)
