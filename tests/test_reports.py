@@ -344,8 +344,8 @@ def test_package_versions_skips_missing_packages():
 
 
 def test_index_formats_numbers_compactly():
-    assert [reports._format_value(v) for v in (0.123456, 12000, True, "x")] == [
-        "0.1235", "12,000", "True", "x"]
+    assert [reports._format_value(v) for v in (0.123456, 12000, True, "x", None, float("nan"))] == [
+        "0.1235", "12,000", "True", "x", "n/a", "n/a"]
 
 
 def test_markdown_images_are_embedded_from_the_source_folder(tmp_path):
@@ -363,6 +363,20 @@ def test_markdown_images_are_embedded_from_the_source_folder(tmp_path):
     nbformat.write(new_notebook(cells=[new_markdown_cell("![a pixel](pixel.png)")]), notebook)
     html = convert_to_html(notebook, tmp_path / "nb.html", images_dir=source).read_text()
     assert 'src="data:image/png;base64,' in html and 'src="pixel.png"' not in html
+
+
+def test_a_text_progress_bar_shows_only_its_last_state_in_the_html(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    cell = new_code_cell("run()")
+    cell.outputs = [new_output("stream", name="stderr", text=f"\rfits: {p}%|{'#' * (p // 10)}| {p}/100")
+                    for p in (0, 40, 100)] + [new_output("stream", name="stdout", text="done\n")]
+    notebook = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=[cell]), notebook)
+    page = convert_to_html(notebook, tmp_path / "nb.html").read_text()
+    assert "fits: 100%" in page and "done" in page
+    assert "fits: 0%" not in page and "fits: 40%" not in page
 
 
 def test_sidecars_are_readable_like_any_new_file(tmp_path):

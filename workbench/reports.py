@@ -361,7 +361,8 @@ def convert_to_html(notebook: str | os.PathLike, html_path: str | os.PathLike, *
 
     nbconvert's ``HTMLExporter`` with the ``lab`` template does the work; images already sit in
     the outputs as base64, markdown images (relative to ``images_dir``, by default the
-    notebook's folder) are embedded, and no script or style is loaded from the network. Code
+    notebook's folder) are embedded, and no script or style is loaded from the network. Stream
+    outputs are coalesced, so a text progress bar shows its last state only. Code
     cells and prompts are hidden unless ``show_code``; ``title`` (default: the file's stem)
     becomes the page's ``<title>``.
 
@@ -374,7 +375,12 @@ def convert_to_html(notebook: str | os.PathLike, html_path: str | os.PathLike, *
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
+    from traitlets.config import Config
+
     exporter = HTMLExporter(
+        # Merge a cell's stream outputs and keep what a terminal would show after carriage returns:
+        # a progress bar reads as its final line instead of one line per refresh.
+        config=Config({"CoalesceStreamsPreprocessor": {"enabled": True}}),
         template_name="lab",
         extra_loaders=[DictLoader({"workbench_offline.html.j2": _OFFLINE_TEMPLATE})],
         template_file="workbench_offline.html.j2",
@@ -691,6 +697,13 @@ def _dataset_text(summary: Mapping[str, Any]) -> str:
 
 
 def _format_value(value: Any) -> str:
+    """An index figure as text; a missing or undefined figure (None, NaN) reads "n/a".
+
+    >>> [_format_value(v) for v in (None, float("nan"), 0.81234, 960000)]
+    ['n/a', 'n/a', '0.8123', '960,000']
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, int) and not isinstance(value, bool):
