@@ -12,7 +12,7 @@ every table and plot). :func:`run_report` ties it together and writes ``index.ht
         sweeps/ ...
 
 >>> result = run_report(profile="smoke", only="data")   # doctest: +SKIP
->>> result.ok, result.index
+>>> result.ok, result.index   # doctest: +SKIP
 (True, PosixPath('.../reports/20250101-120000/index.html'))
 """
 
@@ -210,10 +210,10 @@ def resolve_parameters(notebooks: Mapping[str, str | os.PathLike], values: Mappi
     --------
     >>> resolve_parameters({"data": "notebooks/00_data.ipynb"}, {"seed": "7"}, profile="smoke")
     {'data': {'profile': 'smoke', 'seed': 7}}
-    >>> resolve_parameters({"data": "notebooks/00_data.ipynb"}, {"sed": "7", "seed": "x"})
+    >>> resolve_parameters({"data": "notebooks/00_data.ipynb"}, {"sed": "7", "seed": "x"})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    workbench.errors.NotebookParameterError: Invalid notebook parameters: 'sed' is not a parameter of data (known: dataset, seed, ...); 'seed' must be int, got 'x'.
+    workbench.errors.NotebookParameterError: Invalid notebook parameters: 'sed' is not a parameter of data (known: dataset, ...); 'seed' must be int, got 'x'.
     """
     import papermill
 
@@ -368,7 +368,7 @@ def convert_to_html(notebook: str | os.PathLike, html_path: str | os.PathLike, *
 
     Examples
     --------
-    >>> convert_to_html("run/data/data.ipynb", "run/data/data.html", title="data")
+    >>> convert_to_html("run/data/data.ipynb", "run/data/data.html", title="data")  # doctest: +SKIP
     PosixPath('run/data/data.html')
     """
     import nbformat
@@ -473,8 +473,8 @@ def run_report(*, notebooks_dir: str | os.PathLike | None = None,
 
     Examples
     --------
-    >>> result = run_report(profile="smoke", only="data,sweeps", params={"seed": "1"})
-    >>> result.ok, [run.status for run in result.notebooks]
+    >>> result = run_report(profile="smoke", only="data,sweeps", params={"seed": "1"})  # doctest: +SKIP
+    >>> result.ok, [run.status for run in result.notebooks]  # doctest: +SKIP
     (True, ['ok', 'ok'])
     """
     notebooks = _select(list_notebooks(notebooks_dir), only)

@@ -744,7 +744,7 @@ def downstream_sweep(dataset, *, algorithms: Sequence[str] = ("bpe", "unigram"),
 
     Examples
     --------
-    >>> result = downstream_sweep(data, algorithms=["bpe"], vocab_sizes=[500], seeds=[0])
+    >>> result = downstream_sweep(data, algorithms=["bpe"], vocab_sizes=[500], seeds=[0])  # doctest: +SKIP
     >>> result.frame[["algorithm", "vocab_size", "accuracy"]]  # doctest: +SKIP
     """
     from workbench.models import count_parameters, load_model

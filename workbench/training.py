@@ -227,6 +227,10 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
 
     Examples
     --------
+    >>> from workbench.data import load_dataset
+    >>> from workbench.models import load_model
+    >>> data = load_dataset("builtin:fine_foods", max_examples=16)
+    >>> model, tok = load_model("tiny:num_layers=1,hidden_size=32,num_heads=2", num_labels=2)
     >>> result = fine_tune(model, tok, data, TrainConfig(max_steps=2, batch_size=4, progress=False))
     >>> int(result.global_step)
     2
@@ -349,6 +353,8 @@ def predict_logits(model, tokenizer, texts, *, max_length: int = 128, batch_size
                    progress: bool = True) -> np.ndarray:
     """Class logits, shape ``(len(texts), num_labels)``, in eval mode without gradients.
 
+    >>> from workbench.models import load_model
+    >>> model, tok = load_model("tiny:num_layers=1,hidden_size=32,num_heads=2", num_labels=2)
     >>> predict_logits(model, tok, ["tasty", "stale"], progress=False).shape
     (2, 2)
     """
