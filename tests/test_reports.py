@@ -386,3 +386,26 @@ def test_sidecars_are_readable_like_any_new_file(tmp_path):
     finally:
         os.umask(old)
     assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o644"}
+
+
+def test_report_kernels_talk_over_unix_sockets_not_tcp_ports():
+    import asyncio
+
+    from workbench.reports import _ipc_kernel_manager
+
+    async def start_and_stop():
+        manager = _ipc_kernel_manager()(kernel_name="nlp-workbench")
+        await manager.start_kernel()
+        client = manager.client()
+        client.start_channels()
+        await client.wait_for_ready(timeout=60)
+        info = manager.get_connection_info()
+        sockets = [path.is_socket() for path in Path(info["ip"]).parent.glob(Path(info["ip"]).name + "-*")]
+        client.stop_channels()
+        await manager.shutdown_kernel()
+        leftover = sorted(Path(info["ip"]).parent.glob(Path(info["ip"]).name + "-*"))
+        return info, sockets, leftover
+
+    info, sockets, leftover = asyncio.run(start_and_stop())
+    assert info["transport"] == "ipc" and len(sockets) == 5  # shell, iopub, stdin, control, heartbeat
+    assert all(sockets) and leftover == []

@@ -19,6 +19,7 @@ every table and plot). :func:`run_report` ties it together and writes ``index.ht
 from __future__ import annotations
 
 import ast
+import functools
 import html
 import json
 import math
@@ -546,6 +547,30 @@ def _run_all(names: list[str], run_one, *, jobs: int) -> list[NotebookRun]:
     return [runs[name] for name in names]
 
 
+@functools.lru_cache(maxsize=1)
+def _ipc_kernel_manager() -> type:
+    """jupyter_client's kernel manager with the kernel on Unix sockets instead of localhost TCP ports.
+
+    No port is opened, so nothing else on the machine can reach the kernel and parallel runs never race
+    for ports (ipykernel also warns about unencrypted TCP on every start). Each kernel's socket files
+    get a fresh name in Jupyter's runtime folder; jupyter_client removes them at shutdown.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import CaselessStrEnum, default
+
+    class IpcKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            folder = Path(jupyter_runtime_dir())
+            folder.mkdir(parents=True, exist_ok=True)
+            return str(folder / f"workbench-kernel-{uuid.uuid4().hex}")
+
+    return IpcKernelManager
+
+
 def _run_notebook(name: str, source: Path, parameters: dict[str, Any], run_dir: Path, *,
                   kernel_name: str, show_code: bool, timeout_per_cell: float | None) -> NotebookRun:
     """Execute one notebook into ``run_dir/name`` and render it; never raises for the notebook."""
@@ -562,7 +587,7 @@ def _run_notebook(name: str, source: Path, parameters: dict[str, Any], run_dir: 
             str(source), str(ipynb),
             parameters={**parameters, "output_dir": str(folder)},
             kernel_name=kernel_name, progress_bar=False, log_output=False,
-            execution_timeout=timeout_per_cell,
+            execution_timeout=timeout_per_cell, kernel_manager_class=_ipc_kernel_manager(),
             # The kernel's working directory. papermill's own `cwd=` calls os.chdir, which is
             # process-wide and races when notebooks run in threads; nbclient takes it per kernel.
             resources={"metadata": {"path": str(folder)}},
