@@ -56,6 +56,8 @@ def test_notebook_runs_with_the_smoke_profile(name, tmp_path):
     assert summary["params"]["profile"] == "smoke"
     assert (folder / "results.csv").stat().st_size > 0
     assert (folder / f"{name}.html").exists() and (tmp_path / "run" / "index.html").exists()
+    # A shared report must not show where it was made (user names sit in home folders).
+    assert str(tmp_path) not in (folder / f"{name}.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.notebook
