@@ -22,6 +22,7 @@ on 2 busy cores; almost all of it is the grid's real training).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import warnings
@@ -41,7 +42,7 @@ EPOCHS, TOLERANCE, BAR = 8, 0.005, 0.30
 def grid_table(objective: MLPObjective):
     """Train every configuration of the space; return its per-epoch validation accuracy (and the study)."""
     study = run_sweep(objective, n_trials=objective.space.grid_size, sampler="grid", study_name="grid",
-                      progress=True).study
+                      progress=sys.stderr.isatty()).study  # a bar in a terminal, no refresh lines in a log
     curves = {tuple(trial.params[name] for name in SPACE): [trial.intermediate_values[e] for e in
                                                             sorted(trial.intermediate_values)]
               for trial in study.trials}
