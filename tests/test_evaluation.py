@@ -289,3 +289,22 @@ def test_mean_ci_matches_the_accuracy_interval_on_correctness_and_refuses_no_val
                                          0.25 + 0.5 * mean_ci(correct, seed=4)[1]))
     with pytest.raises(ParameterError, match="'values' parameter of mean_ci must hold at least one value"):
         mean_ci([])
+
+
+def test_mean_difference_test_equals_the_paired_test_on_correctness_and_handles_constants():
+    from workbench.evaluation import mean_difference_test
+
+    y_true = np.array([0, 1] * 100)
+    pred_a = np.where(np.arange(200) % 10 == 0, 1 - y_true, y_true)  # 90% right
+    pred_b = np.where(np.arange(200) % 10 < 4, 1 - y_true, y_true)  # 60% right, wrong wherever A is
+    paired = paired_bootstrap_test(y_true, pred_a, pred_b, n_resamples=500, seed=3)
+    differences = (pred_a == y_true).astype(float) - (pred_b == y_true)
+    ours = mean_difference_test(differences, n_resamples=500, seed=3)
+    assert ours["delta"] == pytest.approx(paired["delta"])
+    assert ours["ci95"] == pytest.approx(paired["ci95"]) and ours["p_value"] == pytest.approx(paired["p_value"])
+    assert ours["delta"] == pytest.approx(0.3) and ours["p_value"] < 0.01 and ours["ci95"][0] > 0
+    # Constant differences: no spread; a zero gain is no evidence, a constant non-zero one is.
+    assert mean_difference_test([0.0] * 5, n_resamples=99) == {"delta": 0.0, "ci95": (0.0, 0.0), "p_value": 1.0}
+    assert mean_difference_test([0.5] * 5, n_resamples=99)["p_value"] == pytest.approx(0.01)
+    with pytest.raises(ParameterError, match="'differences' parameter of mean_difference_test must hold"):
+        mean_difference_test([])

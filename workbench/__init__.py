@@ -33,7 +33,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "errors": ("DataError", "NotebookParameterError", "ParameterError", "ResourceUnavailableError",
                "WorkbenchError"),
     "evaluation": ("METRICS", "bootstrap_ci", "classification_metrics", "confusion_frame",
-                   "evaluate_predictions", "hub_metric", "mean_ci", "measure_latency", "metrics_table",
+                   "evaluate_predictions", "hub_metric", "mean_ci", "mean_difference_test", "measure_latency", "metrics_table",
                    "paired_bootstrap_test", "plot_confusion", "plot_intervals"),
     "models": ("TinyTransformerConfig", "count_parameters", "flops_per_token", "load_model", "load_tokenizer",
                "parse_tiny_spec"),

@@ -48,6 +48,7 @@ from matplotlib.figure import Figure
 from workbench._progress import progress_bar
 from workbench._validation import check_choice, check_float, check_int, check_type
 from workbench.errors import DataError, ParameterError, ResourceUnavailableError, first_line
+from workbench.evaluation import mean_ci, mean_difference_test
 
 __all__ = [
     "ABLATION_COLUMNS", "AUGMENT_COLUMNS", "AblationResult", "AugmentationComparison", "EDA_PAPER_GAINS",
@@ -246,29 +247,32 @@ def _nlpaug() -> SimpleNamespace:
     class StopwordsMixin:
         """English stop words (scikit-learn's list), any case, and single characters are never replaced."""
 
+        def __init__(self, **kwargs):
+            from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+            self._stopword_set = frozenset(ENGLISH_STOP_WORDS)
+            super().__init__(stopwords=sorted(self._stopword_set), **kwargs)
+
         def is_stop_words(self, token):
             return len(token) < 2 or token.lower() in self._stopword_set
 
-    def english_stopwords() -> frozenset[str]:
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    class WordNetMixin(StopwordsMixin):
+        """Looks words up in :class:`WordNetDictionary` over ``reader``: synonyms, or antonyms."""
 
-        return frozenset(ENGLISH_STOP_WORDS)
+        is_synonym = True
 
-    class SynonymAug(StopwordsMixin, naw.SynonymAug):
         def __init__(self, *, reader, **kwargs):
-            self._reader, self._stopword_set = reader, english_stopwords()
-            super().__init__(stopwords=sorted(self._stopword_set), **kwargs)
+            self._reader = reader  # before nlpaug's __init__, which calls get_model
+            super().__init__(**kwargs)
 
         def get_model(self, *args, **kwargs):
-            return WordNetDictionary(self._reader, is_synonym=True)
+            return WordNetDictionary(self._reader, is_synonym=self.is_synonym)
 
-    class AntonymAug(StopwordsMixin, naw.AntonymAug):
-        def __init__(self, *, reader, **kwargs):
-            self._reader, self._stopword_set = reader, english_stopwords()
-            super().__init__(stopwords=sorted(self._stopword_set), **kwargs)
+    class SynonymAug(WordNetMixin, naw.SynonymAug):
+        pass
 
-        def get_model(self, *args, **kwargs):
-            return WordNetDictionary(self._reader, is_synonym=False)
+    class AntonymAug(WordNetMixin, naw.AntonymAug):
+        is_synonym = False
 
     class SynonymInsertAug(SynonymAug):
         def __init__(self, **kwargs):
@@ -296,9 +300,7 @@ def _nlpaug() -> SimpleNamespace:
             return self.reverse_tokenizer(result)
 
     class WordEmbsAug(StopwordsMixin, naw.WordEmbsAug):
-        def __init__(self, **kwargs):
-            self._stopword_set = english_stopwords()
-            super().__init__(stopwords=sorted(self._stopword_set), **kwargs)
+        pass
 
     class Vocabulary(list):
         """A word list with O(1) membership: nlpaug tests ``word in vocab`` for every token."""
@@ -560,26 +562,22 @@ def _private_random_state(with_torch: bool):
         np.random.set_state(numpy_state)
 
 
-# nlpaug augmenters whose batch call handles each text by one call of the action method; the model
-# augmenters batch differently (one call for the whole list) and keep the per-text path.
-_NLPAUG_PER_TEXT_BATCH = ("CharAugmenter", "WordAugmenter")
-_NLPAUG_WHOLE_LIST = ("AbstSummAug", "BackTranslationAug", "ContextualWordEmbsAug",
-                      "ContextualWordEmbsForSentenceAug", "LambadaAug")
-
-
 def _seeded_batch(augmenter, seeds: list[int], texts: Sequence[str], n_aug: int) -> list[list[str]] | None:
     """The variants of ``texts`` from one nlpaug batch call, the random states reseeded per text.
 
     nlpaug's ``augment(list)`` calls the augmenter's action method (``substitute``, ``swap``, ...) once
     per text; a shallow copy of the augmenter whose action reseeds ``random`` and numpy before each
     text's first variant gives exactly what ``augment(text, n=n_aug)`` per text gives, without nlpaug's
-    per-call overhead (about 2.5% of a synonym run). ``None`` when the augmenter is not such an nlpaug
-    augmenter or the batch fails, and the caller then goes text by text, which reports failures per text.
+    per-call overhead (about 2.5% of a synonym run). For the character and word augmenters only: the
+    model ones (which the caller keeps out) batch the whole list in one call. ``None`` when the
+    augmenter is not such an nlpaug augmenter (the EDA composite, alpha 0) or the batch fails, and the
+    caller then goes text by text, which reports failures per text.
     """
-    bases = {cls.__name__ for cls in type(augmenter).__mro__}
+    from nlpaug.augmenter.char import CharAugmenter
+    from nlpaug.augmenter.word import WordAugmenter
+
     action = getattr(augmenter, "action", None)
-    if (not bases.intersection(_NLPAUG_PER_TEXT_BATCH) or bases.intersection(_NLPAUG_WHOLE_LIST)
-            or not callable(getattr(augmenter, str(action), None))):
+    if not isinstance(augmenter, (CharAugmenter, WordAugmenter)) or not callable(getattr(augmenter, str(action), None)):
         return None
     inner = getattr(augmenter, action)
     reseed = iter([seed if k == 0 else None for seed in seeds for k in range(n_aug)])
@@ -1367,7 +1365,7 @@ def _fit_and_score(train_texts: list[str], train_labels: list[int], test_texts: 
 
 def _ablation_table(runs: pd.DataFrame, correct: dict, y_test: np.ndarray, n_resamples: int,
                     seed: int) -> pd.DataFrame:
-    from scipy.stats import bootstrap, ttest_rel
+    from scipy.stats import ttest_rel
 
     rows = []
     for (size, recipe, alpha, n_aug), group in runs.groupby(["train_size", "augmenter", "alpha", "n_aug"],
@@ -1381,26 +1379,17 @@ def _ablation_table(runs: pd.DataFrame, correct: dict, y_test: np.ndarray, n_res
             continue
         base = np.mean([b for b, _ in pairs], axis=0)  # per test example, averaged over seeds
         aug = np.mean([a for _, a in pairs], axis=0)
-        rng = np.random.default_rng(seed)
-        intervals = {}
-        for name, data in (("baseline", base), ("augmented", aug), ("gain", aug - base)):
-            result = bootstrap((data,), np.mean, n_resamples=n_resamples, method="percentile", vectorized=True,
-                               rng=rng)
-            intervals[name] = result
-        gain = float(np.mean(aug - base))
-        spread = intervals["gain"].bootstrap_distribution
+        base_low, base_high = mean_ci(base, n_resamples=n_resamples, seed=seed)
+        aug_low, aug_high = mean_ci(aug, n_resamples=n_resamples, seed=seed)
+        test = mean_difference_test(aug - base, n_resamples=n_resamples, seed=seed)
         seed_gain = [a.mean() - b.mean() for b, a in pairs]
         p_seeds = float("nan")
         if len(pairs) >= 2 and np.std(seed_gain) > 0:
             p_seeds = float(ttest_rel([a.mean() for _, a in pairs], [b.mean() for b, _ in pairs]).pvalue)
         rows.append(row | dict(
-            baseline_mean=float(base.mean()), baseline_ci_low=float(intervals["baseline"].confidence_interval.low),
-            baseline_ci_high=float(intervals["baseline"].confidence_interval.high), augmented_mean=float(aug.mean()),
-            augmented_ci_low=float(intervals["augmented"].confidence_interval.low),
-            augmented_ci_high=float(intervals["augmented"].confidence_interval.high), gain=gain,
-            ci_low=float(intervals["gain"].confidence_interval.low),
-            ci_high=float(intervals["gain"].confidence_interval.high),
-            p_value=float((np.sum(np.abs(spread - gain) >= abs(gain) - 1e-12) + 1) / (n_resamples + 1)),
+            baseline_mean=float(base.mean()), baseline_ci_low=base_low, baseline_ci_high=base_high,
+            augmented_mean=float(aug.mean()), augmented_ci_low=aug_low, augmented_ci_high=aug_high,
+            gain=test["delta"], ci_low=test["ci95"][0], ci_high=test["ci95"][1], p_value=test["p_value"],
             p_value_seeds=p_seeds, status="ok", reason=None))
     return pd.DataFrame(rows, columns=list(ABLATION_COLUMNS))
 

@@ -32,6 +32,7 @@ __all__ = [
     "evaluate_predictions",
     "hub_metric",
     "mean_ci",
+    "mean_difference_test",
     "measure_latency",
     "metrics_table",
     "paired_bootstrap_test",
@@ -302,6 +303,43 @@ def mean_ci(values: Sequence[float], *, n_resamples: int = 1000, confidence: flo
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def _shifted_null_p_value(distribution: np.ndarray, observed: float, n_resamples: int) -> float:
+    """Two-sided bootstrap p-value under the shifted null (Berg-Kirkpatrick et al. 2012): the share of
+    resamples at least ``|observed|`` away from ``observed``, as ``(s + 1) / (n_resamples + 1)``."""
+    extreme = np.abs(np.asarray(distribution) - observed) >= abs(observed) - 1e-12
+    return float((extreme.sum() + 1) / (n_resamples + 1))
+
+
+def mean_difference_test(differences: Sequence[float], *, n_resamples: int = 1000,
+                         seed: int = 0) -> dict[str, Any]:
+    """Is the mean of paired per-example differences away from zero? The test of
+    :func:`paired_bootstrap_test` for scores that are not plain 0/1 correctness, e.g. each test
+    example's correctness averaged over training seeds, system A minus system B.
+
+    ``scipy.stats.bootstrap`` resamples the differences; the interval is the percentile 95% one and
+    the p-value two-sided under the shifted null. Constant differences give a zero-width interval.
+
+    >>> mean_difference_test([0.0, 0.0, 0.0])
+    {'delta': 0.0, 'ci95': (0.0, 0.0), 'p_value': 1.0}
+    """
+    from scipy.stats import bootstrap
+
+    values = np.asarray(differences, dtype=float)
+    if values.size == 0:
+        raise ParameterError("The 'differences' parameter of mean_difference_test must hold at least one value. "
+                             "Got none instead.")
+    delta = float(values.mean())
+    if np.all(values == values[0]):
+        low = high = delta
+        distribution = np.full(n_resamples, delta)
+    else:
+        result = bootstrap((values,), np.mean, n_resamples=n_resamples, confidence_level=0.95, method="percentile",
+                           vectorized=True, rng=np.random.default_rng(seed))
+        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+        distribution = result.bootstrap_distribution
+    return {"delta": delta, "ci95": (low, high), "p_value": _shifted_null_p_value(distribution, delta, n_resamples)}
+
+
 def paired_bootstrap_test(y_true: Sequence[Any], pred_a: Sequence[Any], pred_b: Sequence[Any], *,
                           metric: str = "accuracy", n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Is model A better than model B on these examples? Paired bootstrap test.
@@ -343,11 +381,10 @@ def paired_bootstrap_test(y_true: Sequence[Any], pred_a: Sequence[Any], pred_b: 
     delta = float(statistic(*data))
     result = bootstrap(data, statistic, n_resamples=n_resamples, confidence_level=0.95,
                        method="percentile", paired=paired, vectorized=True, rng=np.random.default_rng(seed))
-    extreme = np.abs(result.bootstrap_distribution - delta) >= abs(delta) - 1e-12
     return {
         "delta": delta,
         "ci95": (float(result.confidence_interval.low), float(result.confidence_interval.high)),
-        "p_value": float((extreme.sum() + 1) / (n_resamples + 1)),
+        "p_value": _shifted_null_p_value(result.bootstrap_distribution, delta, n_resamples),
         "metric": metric,
         "n_resamples": n_resamples,
     }

@@ -375,7 +375,6 @@ def convert_to_html(notebook: str | os.PathLike, html_path: str | os.PathLike, *
     import nbformat
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
-
     from traitlets.config import Config
 
     exporter = HTMLExporter(
