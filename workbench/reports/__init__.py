@@ -1,0 +1,34 @@
+"""Notebooks in, a folder of self-contained HTML reports out.
+
+papermill executes each notebook with its parameters, nbconvert turns the executed notebook into
+HTML, and every notebook leaves two sidecars written by :func:`record`: ``summary.json``
+(headline figures, parameters, environment, data set) and ``results.csv`` (the tidy rows behind
+every table and plot). :func:`run_report` ties it together and writes ``index.html`` and
+``run.json`` beside the per-notebook folders::
+
+    reports/20250101-120000/
+        index.html  run.json
+        data/  data.html  data.ipynb  summary.json  results.csv
+        sweeps/ ...
+
+>>> result = run_report(profile="smoke", only="data")   # doctest: +SKIP
+>>> result.ok, result.index   # doctest: +SKIP
+(True, PosixPath('.../reports/20250101-120000/index.html'))
+"""
+
+from workbench.reports.html import convert_to_html
+from workbench.reports.index import _format_value, _headline_figures
+from workbench.reports.parameters import (
+    PROFILES,
+    RUNNER_PARAMETERS,
+    coerce_parameter,
+    default_notebooks_dir,
+    list_notebooks,
+    resolve_parameters,
+)
+from workbench.reports.runner import HEADLESS_VARIABLE, NotebookRun, RunResult, _ipc_kernel_manager, run_report
+from workbench.reports.sidecars import RESERVED_SUMMARY_KEYS, record
+
+__all__ = ["HEADLESS_VARIABLE", "PROFILES", "RESERVED_SUMMARY_KEYS", "RUNNER_PARAMETERS", "NotebookRun", "RunResult",
+           "coerce_parameter", "convert_to_html", "default_notebooks_dir", "list_notebooks", "record",
+           "resolve_parameters", "run_report"]

@@ -1,0 +1,173 @@
+"""``run.json`` and ``index.html``: one row per notebook of a run; every notebook-provided string escaped."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from workbench.reports.sidecars import RESERVED_SUMMARY_KEYS, _to_json, _write_atomic
+
+if TYPE_CHECKING:
+    from workbench.reports.runner import NotebookRun
+
+
+
+def _relative(path: Path | None, run_dir: Path) -> str | None:
+    return None if path is None else path.resolve().relative_to(run_dir.resolve()).as_posix()
+
+
+def _write_run_json(run_dir: Path, runs: list[NotebookRun], *, profile: str,
+                    parameters: Mapping[str, Mapping[str, Any]]) -> Path:
+    document = {
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "profile": profile,
+        "ok": all(run.status == "ok" for run in runs),
+        "notebooks": [
+            {"name": run.name, "status": run.status, "seconds": round(run.seconds, 3),
+             "error": run.error, "parameters": parameters[run.name],
+             **{kind: _relative(getattr(run, kind), run_dir)
+                for kind in ("html", "ipynb", "summary", "results")}}
+            for run in runs
+        ],
+    }
+    path = run_dir / "run.json"
+    _write_atomic(path, json.dumps(_to_json(document, "run"), indent=2) + "\n")
+    return path
+
+
+def _read_summary(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _headline_figures(summary: Mapping[str, Any], *, limit: int = 8) -> dict[str, Any]:
+    """Pick the figures an index row shows: the ``headline`` keys, else numeric leaves.
+
+    >>> _headline_figures({"accuracy": 0.8, "latency": {"p50_ms": 3.1}, "params": {"seed": 0}})
+    {'accuracy': 0.8, 'latency.p50_ms': 3.1}
+    """
+    leaves = _flatten({k: v for k, v in summary.items()
+                       if k not in (*RESERVED_SUMMARY_KEYS, "headline")}, max_depth=3)
+    wanted = summary.get("headline")
+    if isinstance(wanted, list) and wanted:
+        return {key: leaves[key] for key in map(str, wanted) if key in leaves}
+    numeric = {k: v for k, v in leaves.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return dict(list(numeric.items())[:limit])
+
+
+def _flatten(tree: Mapping[str, Any], *, max_depth: int, prefix: str = "") -> dict[str, Any]:
+    leaves: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            if max_depth > 1:
+                leaves.update(_flatten(value, max_depth=max_depth - 1, prefix=f"{dotted}."))
+        else:
+            leaves[dotted] = value
+    return leaves
+
+
+def _dataset_text(summary: Mapping[str, Any]) -> str:
+    dataset = summary.get("dataset")
+    if not isinstance(dataset, Mapping):
+        return ""
+    parts = []
+    if dataset.get("hash"):
+        parts.append(str(dataset["hash"])[:12])
+    sizes = dataset.get("sizes")
+    if isinstance(sizes, Mapping):
+        parts.append(" / ".join(f"{split} {size}" for split, size in sizes.items()))
+    elif sizes is not None:
+        parts.append(str(sizes))
+    return " · ".join(parts)
+
+
+def _format_value(value: Any) -> str:
+    """An index figure as text; a missing or undefined figure (None, NaN) reads "n/a".
+
+    >>> [_format_value(v) for v in (None, float("nan"), 0.81234, 960000)]
+    ['n/a', 'n/a', '0.8123', '960,000']
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+_INDEX_CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 72rem; padding: 0 1rem; color: #1d1d1f; }
+h1 { font-size: 1.4rem; margin-bottom: .2rem; } p.meta { color: #666; margin-top: 0; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: .45rem .6rem; border-bottom: 1px solid #ddd; }
+th { font-weight: 600; background: #f5f5f7; } td.num { text-align: right; white-space: nowrap; }
+.status { font-weight: 600; padding: .1rem .45rem; border-radius: .3rem; }
+.ok { color: #0a6b2d; background: #dff5e6; } .failed { color: #a11; background: #fde4e4; }
+.error { color: #a11; font-size: .9em; margin-top: .3rem; }
+ul.figures { list-style: none; margin: 0; padding: 0; } ul.figures li { white-space: nowrap; }
+.files a { margin-right: .6rem; } code { font-size: .9em; }
+"""
+
+
+def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str) -> Path:
+    """Write ``index.html``: one row per notebook; every notebook-provided string is escaped."""
+    esc = html.escape
+    rows = []
+    for run in runs:
+        summary = _read_summary(run.summary)
+        figures = "".join(f"<li>{esc(key)}: <b>{esc(_format_value(value))}</b></li>"
+                          for key, value in _headline_figures(summary).items())
+        links = " ".join(
+            f'<a href="{esc(quote(_relative(path, run_dir)))}">{label}</a>'
+            for label, path in (("report", run.html), ("notebook", run.ipynb),
+                                ("summary.json", run.summary), ("results.csv", run.results))
+            if path is not None)
+        error = f'<div class="error">{esc(run.error)}</div>' if run.error else ""
+        rows.append(
+            f"<tr><td><b>{esc(run.name)}</b></td>"
+            f'<td><span class="status {esc(run.status)}">{esc(run.status)}</span>{error}</td>'
+            f'<td class="num">{run.seconds:.1f} s</td>'
+            f"<td><code>{esc(_dataset_text(summary))}</code></td>"
+            f'<td><ul class="figures">{figures}</ul></td>'
+            f'<td class="files">{links}</td></tr>')
+    n_failed = sum(run.status != "ok" for run in runs)
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>nlp-workbench report {esc(run_dir.name)}</title>
+<style>{_INDEX_CSS}</style>
+</head>
+<body>
+<h1>nlp-workbench report <code>{esc(run_dir.name)}</code></h1>
+<p class="meta">profile {esc(profile)} · {len(runs) - n_failed} ok, {n_failed} failed ·
+{datetime.now().strftime("%Y-%m-%d %H:%M")}</p>
+<table>
+<thead><tr><th>Notebook</th><th>Status</th><th>Duration</th><th>Data</th>
+<th>Headline figures</th><th>Files</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody>
+</table>
+</body>
+</html>
+"""
+    path = run_dir / "index.html"
+    _write_atomic(path, page)
+    return path
