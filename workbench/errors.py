@@ -36,3 +36,7 @@ def first_line(value: object) -> str:
     """
     lines = [line.strip() for line in str(value).splitlines() if line.strip()]
     return lines[0] if lines else type(value).__name__
+
+
+class ExperimentFailedError(WorkbenchError, RuntimeError):
+    """A notebook's core experiment produced nothing: every configuration failed."""

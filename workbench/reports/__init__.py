@@ -22,13 +22,17 @@ from workbench.reports.parameters import (
     PROFILES,
     RUNNER_PARAMETERS,
     coerce_parameter,
+    declared_parameters,
+    describe_parameters,
     default_notebooks_dir,
     list_notebooks,
     resolve_parameters,
 )
 from workbench.reports.runner import HEADLESS_VARIABLE, NotebookRun, RunResult, _ipc_kernel_manager, run_report
-from workbench.reports.sidecars import RESERVED_SUMMARY_KEYS, record
+from workbench.reports.outcomes import Outcome, check_outcomes
+from workbench.reports.sidecars import RESERVED_SUMMARY_KEYS, interactive_dir, output_folder, record, reports_root
 
-__all__ = ["HEADLESS_VARIABLE", "PROFILES", "RESERVED_SUMMARY_KEYS", "RUNNER_PARAMETERS", "NotebookRun", "RunResult",
-           "coerce_parameter", "convert_to_html", "default_notebooks_dir", "list_notebooks", "record",
+__all__ = ["HEADLESS_VARIABLE", "PROFILES", "RESERVED_SUMMARY_KEYS", "RUNNER_PARAMETERS", "NotebookRun", "Outcome", "RunResult",
+           "check_outcomes", "interactive_dir", "output_folder", "reports_root",
+           "coerce_parameter", "declared_parameters", "describe_parameters", "convert_to_html", "default_notebooks_dir", "list_notebooks", "record",
            "resolve_parameters", "run_report"]

@@ -122,10 +122,11 @@ def _resolve_one(key: str, value: Any, declared: Mapping[str, Mapping[str, dict]
 def coerce_parameter(value: Any, type_name: str) -> Any:
     """Convert ``value`` to the type a parameters cell declares, or raise ``ValueError``.
 
-    ``type_name`` is the annotation as written (``"int"``, ``"list[str]"``, ``"float | None"``,
+    ``type_name`` is the annotation as written (``"int"``, ``"list[int]"``, ``"float | None"``,
     ``"Optional[int]"``); ``"None"`` means no annotation, and a string is then read as a Python
     literal when it is one. Non-string values must already have the type (an int is accepted
-    for a float).
+    for a float). Lists, tuples and dicts are read with :func:`ast.literal_eval` and their items
+    checked against the annotation's item types (``list[int]`` refuses ``[500, "x"]``).
 
     Examples
     --------
@@ -133,6 +134,8 @@ def coerce_parameter(value: Any, type_name: str) -> Any:
     (True, 0.001)
     >>> coerce_parameter("none", "int | None") is None
     True
+    >>> coerce_parameter("[500,2000]", "list[int] | None")
+    [500, 2000]
     """
     type_name = type_name.replace(" ", "")
     optional = re.fullmatch(r"Optional\[(.+)\]|(.+)\|None|None\|(.+)", type_name)
@@ -140,12 +143,33 @@ def coerce_parameter(value: Any, type_name: str) -> Any:
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
         type_name = next(group for group in optional.groups() if group)
-    base = type_name.split("[", 1)[0].lower()
+    base, _, inner = type_name.partition("[")
+    base = base.lower()
     if base == "none":
         return _literal_or_text(value)
     if base not in _COERCERS:
         raise ValueError(f"cannot coerce to {type_name}")
-    return _COERCERS[base](value)
+    coerced = _COERCERS[base](value)
+    if inner and base in ("list", "tuple"):
+        item_type = inner[:-1].split(",")[0]
+        return type(coerced)(_coerce_item(item, item_type) for item in coerced)
+    if inner and base == "dict":
+        key_type, _, value_type = inner[:-1].partition(",")
+        return {_coerce_item(k, key_type): _coerce_item(v, value_type) for k, v in coerced.items()}
+    return coerced
+
+
+def _coerce_item(item: Any, type_name: str) -> Any:
+    """An item of a list or dict literal: already parsed, so it must have the type (int for float)."""
+    base = type_name.lower()
+    if base in ("", "any", "...") or base not in _COERCERS:
+        return item
+    if base == "float" and isinstance(item, int) and not isinstance(item, bool):
+        return float(item)
+    wanted = {"int": int, "float": float, "bool": bool, "str": str, "list": list, "dict": dict, "tuple": tuple}[base]
+    if not isinstance(item, wanted) or (wanted is int and isinstance(item, bool)):
+        raise TypeError(item)
+    return item
 
 
 def _literal_or_text(value: Any) -> Any:
@@ -203,6 +227,45 @@ def _literal_of(kind: type):
 
 _COERCERS = {"int": _to_int, "float": _to_float, "bool": _to_bool, "str": _to_str,
              "list": _literal_of(list), "dict": _literal_of(dict), "tuple": _literal_of(tuple)}
+
+
+def declared_parameters(notebook: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """A notebook's ``parameters`` cell as papermill reads it: name -> type, default and comment.
+
+    ``notebook`` is a path or a short name of the default notebooks (``"data"``).
+
+    Examples
+    --------
+    >>> declared_parameters("data")["seed"]["inferred_type_name"]
+    'int'
+    """
+    import papermill
+
+    path = Path(notebook)
+    if not path.suffix == ".ipynb":
+        notebooks = list_notebooks()
+        if str(notebook) not in notebooks:
+            raise ParameterError(f"The 'notebook' parameter must name one of {', '.join(notebooks)} or be a "
+                                 f".ipynb path. Got {str(notebook)!r} instead.")
+        path = notebooks[str(notebook)]
+    return papermill.inspect_notebook(str(path))
+
+
+def describe_parameters(notebook: str | os.PathLike) -> list[str]:
+    """Lines ``name: type = default  # comment`` for ``workbench params NAME``.
+
+    Examples
+    --------
+    >>> describe_parameters("data")[0].split(":")[0]
+    'dataset'
+    """
+    declared = declared_parameters(notebook)
+    width = max((len(f"{p['name']}: {p['inferred_type_name']} = {p['default']}") for p in declared.values()), default=0)
+    lines = []
+    for p in declared.values():
+        head = f"{p['name']}: {p['inferred_type_name']} = {p['default']}"
+        lines.append(f"{head:<{width}}  # {p['help']}" if p["help"] else head)
+    return lines
 
 
 def default_notebooks_dir() -> Path:

@@ -5,49 +5,65 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import sys
 import uuid
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.environment import environment_info
 from workbench.errors import ParameterError
+from workbench.reports.outcomes import Outcome, run_state
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RESERVED_SUMMARY_KEYS = ("params", "environment", "dataset")
+RESERVED_SUMMARY_KEYS = ("params", "environment", "dataset", "run_status")
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+_NUMBER_PREFIX = re.compile(r"^\d+_")
 
 
-def record(output_dir: str | os.PathLike, *, summary: Mapping[str, Any], results: pd.DataFrame,
-           params: Mapping[str, Any], dataset: Mapping[str, Any] | None = None) -> Path:
+def record(output_dir: str | os.PathLike | None = None, *, summary: Mapping[str, Any], results: pd.DataFrame,
+           notebook: str | None = None, params: Mapping[str, Any] | None = None, dataset: Any = None,
+           outcomes: Iterable[Outcome] = ()) -> Path:
     """Write a notebook's ``summary.json`` and ``results.csv`` into ``output_dir``.
 
     ``summary.json`` holds ``summary`` plus ``params``, ``environment``
-    (:func:`workbench.environment.environment_info`) and ``dataset`` (source, sizes, content
-    hash, ...). numpy scalars and arrays, tuples, sets, paths and dates are converted; NaN and
+    (:func:`workbench.environment.environment_info`), ``dataset`` (source, sizes, content hash, ...)
+    and ``run_status`` (``ok`` or ``degraded``, with every failed or skipped configuration of the
+    ``outcomes``). numpy scalars and arrays, tuples, sets, paths and dates are converted; NaN and
     infinities become ``null`` so the file stays strict JSON. Both files are written atomically:
     a failure leaves no half-written file behind.
 
     Parameters
     ----------
-    output_dir : str or Path
-        The notebook's ``output_dir`` parameter; created if missing.
+    output_dir : str or Path, optional
+        The notebook's ``output_dir`` parameter; created if missing. None (a Lab or plain papermill
+        run) writes into ``reports/interactive/<notebook>/``, never beside the notebook.
     summary : mapping
         Headline figures under fixed keys. An optional ``headline`` list names the (dotted) keys
-        the report index shows first.
+        the report index shows first; a key missing from the summary gives a warning and is listed
+        under ``run_status["missing_headline"]``.
     results : pandas.DataFrame
         The tidy rows behind every table and plot.
-    params : mapping
-        The notebook's parameters, so a report can be regenerated from its sidecar.
-    dataset : mapping, optional
-        Where the data came from: ``source``, ``sizes``, ``hash``, ...
+    notebook : str, optional
+        The notebook's short name (``"data"``) or path. Its ``parameters`` cell says which variables
+        are parameters: their values are read from the caller's globals (the notebook's namespace),
+        so no notebook lists its parameters by hand.
+    params : mapping, optional
+        The parameters, given explicitly (then ``notebook`` is only used for the default folder).
+    dataset : mapping or datasets.DatasetDict, optional
+        Where the data came from; a DatasetDict is described by :func:`workbench.data.dataset_info`.
+    outcomes : iterable of Outcome
+        From :func:`workbench.reports.check_outcomes`, one per core experiment.
 
     Returns
     -------
     Path
-        ``output_dir``.
+        The folder written.
 
     Examples
     --------
@@ -65,15 +81,76 @@ def record(output_dir: str | os.PathLike, *, summary: Mapping[str, Any], results
     if clashes:
         raise ParameterError(f"The 'summary' parameter of record must not contain the keys "
                              f"{clashes}; pass them as record(..., params=..., dataset=...).")
-    document = {**summary, "params": params, "environment": environment_info(), "dataset": dataset}
+    if params is None:
+        params = _caller_parameters(notebook, sys._getframe(1).f_globals) if notebook else {}
+    if dataset is not None and not isinstance(dataset, Mapping):
+        from workbench.data import dataset_info
+
+        dataset = dataset_info(dataset)
+    outcomes = list(outcomes)
+    missing = [key for key in summary.get("headline", []) if not _has_key(summary, str(key))]
+    if missing:
+        warnings.warn(f"summary headline keys missing from the summary: {', '.join(map(str, missing))}",
+                      UserWarning, stacklevel=2)
+    status = {"status": run_state(outcomes), "outcomes": [o.to_dict() for o in outcomes],
+              "missing_headline": missing}
+    document = {**summary, "params": params, "environment": environment_info(), "dataset": dataset,
+                "run_status": status}
     # Serialise both before writing either, so a bad value leaves the folder untouched.
     summary_text = json.dumps(_to_json(document, "summary"), indent=2, allow_nan=False) + "\n"
     results_text = results.to_csv(index=False)
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(output_dir, notebook)
     _write_atomic(out / "summary.json", summary_text)
     _write_atomic(out / "results.csv", results_text)
     return out
+
+
+def reports_root() -> Path:
+    """Where run folders go: the checkout's ``reports/``, or ``./reports`` for an installed package.
+
+    >>> reports_root().name
+    'reports'
+    """
+    return (_REPO_ROOT if (_REPO_ROOT / "pyproject.toml").exists() else Path.cwd()) / "reports"
+
+
+def interactive_dir(notebook: str | None) -> Path:
+    """The folder of a notebook run by hand (Lab, plain papermill): ``reports/interactive/<name>``.
+
+    >>> interactive_dir("data").parts[-2:]
+    ('interactive', 'data')
+    """
+    name = _NUMBER_PREFIX.sub("", Path(notebook).stem) if notebook else "notebook"
+    return reports_root() / "interactive" / name
+
+
+def output_folder(output_dir: str | os.PathLike | None, notebook: str | None) -> Path:
+    """``output_dir`` as a Path, or :func:`interactive_dir` of ``notebook`` when it is None (created).
+
+    Notebooks that write more than the sidecars (a study's SQLite file, say) put it here.
+
+    >>> output_folder("out", "data")
+    PosixPath('out')
+    """
+    folder = Path(output_dir) if output_dir is not None else interactive_dir(notebook)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _caller_parameters(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of ``notebook``'s declared parameters in ``namespace`` (missing names are left out)."""
+    from workbench.reports.parameters import declared_parameters
+
+    return {name: namespace[name] for name in declared_parameters(notebook) if name in namespace}
+
+
+def _has_key(tree: Mapping[str, Any], dotted: str) -> bool:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _to_json(value: Any, where: str) -> Any:
