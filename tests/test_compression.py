@@ -9,6 +9,7 @@ import torch
 
 import workbench as wb
 from workbench import compression as C
+from workbench import hardware
 from workbench.errors import ParameterError
 
 # Pre-norm learns the synthetic task below in a few epochs; post-norm sits on a plateau that long.
@@ -225,6 +226,19 @@ def test_precision_probe_reports_every_dtype(baseline, data):
     assert probe.dtype.tolist() == ["float32", "bfloat16", "float16"]
     assert probe.loc[0, "slowdown"] == 1.0 and probe.loc[0, "max_abs_logit_diff"] == 0.0
     assert (probe.status == "ok").all() and (probe.max_abs_logit_diff < 0.5).all()
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["bf16-cpu", "avx2-cpu"])
+def test_bf16_is_called_native_only_where_the_cpu_probe_says_so(monkeypatch, baseline, data, config, tmp_path,
+                                                                native):
+    # The variants run on the CPU, so the CPU's answer decides, whatever CPU runs this test.
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(hardware, "cuda_available", lambda: False)
+    probe = C.precision_probe(baseline["model"], baseline["tokenizer"], data["test"]["text"], seq_len=16, repeats=1)
+    assert probe.set_index("dtype")["native"].to_dict() == {"float32": True, "bfloat16": native, "float16": False}
+    variants = C.build_variants(baseline["model"], baseline["tokenizer"], ["bf16_eager"], data=data, workdir=tmp_path,
+                                config=config, progress=False)
+    assert (variants["bf16_eager"].note == "") is native
 
 
 def test_baseline_is_cached_on_disk(data, tmp_path):

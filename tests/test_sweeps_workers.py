@@ -2,7 +2,9 @@
 
 The objective is cheap on purpose (it sleeps and leaves marker files): these tests are about the
 storage. A worker writes ``start-N`` when trial N begins and ``done-N`` (holding the trial's ``x``)
-just before returning, so after any crash the markers say which trials really completed.
+just before returning, so after any crash the markers say which trials really completed. Given a
+barrier, each worker's first trial waits there until every worker holds a running trial, so all of
+them take part however fast one of them is.
 
 The PostgreSQL server is the Debian package ``postgresql`` (``scripts/setup_postgres.sh`` installs
 it); the ``postgres_url`` fixture creates a throw-away cluster in a temporary folder, starts it on a
@@ -35,10 +37,15 @@ SPAWN = multiprocessing.get_context("spawn")  # fresh interpreters, like workers
 
 # ----------------------------------------------------------------------------------- the worker
 
-def _marker_objective(folder: Path, sleep: float):
+def _marker_objective(folder: Path, sleep: float, barrier=None):
+    waited = []
+
     def objective(trial):
         x = trial.suggest_float("x", -1.0, 1.0)
         (folder / f"start-{trial.number}").write_text(str(os.getpid()))
+        if barrier is not None and not waited:
+            waited.append(trial.number)
+            barrier.wait(60)  # a timeout breaks the barrier: the trial fails and the test says so
         time.sleep(sleep)
         (folder / f"done-{trial.number}").write_text(repr(x))
         return x * x
@@ -46,16 +53,15 @@ def _marker_objective(folder: Path, sleep: float):
     return objective
 
 
-def _worker(url: str, study: str, n_trials: int, folder: str, sleep: float, go=None, heartbeat: int | None = 1):
-    """One worker process: wait for the start signal, then fill the study through run_sweep."""
+def _worker(url: str, study: str, n_trials: int, folder: str, sleep: float, barrier=None,
+            heartbeat: int | None = 1):
+    """One worker process: fill the study through run_sweep (first trial held at ``barrier`` if given)."""
     from workbench.sweeps import run_sweep
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if go is not None:
-        go.wait(60)
-    result = run_sweep(_marker_objective(Path(folder), sleep), n_trials=n_trials, study_name=study, storage=url,
-                       sampler="random", seed=None, directions=["minimize"], heartbeat_interval=heartbeat,
-                       progress=False)
+    result = run_sweep(_marker_objective(Path(folder), sleep, barrier), n_trials=n_trials, study_name=study,
+                       storage=url, sampler="random", seed=None, directions=["minimize"],
+                       heartbeat_interval=heartbeat, progress=False)
     (Path(folder) / f"worker-{os.getpid()}.json").write_text(json.dumps(result.ran))
 
 
@@ -131,14 +137,15 @@ def test_two_workers_fill_one_study_to_exactly_n_trials(storage_url, tmp_path):
     study_name, n_trials = f"exact-{tmp_path.name}", 20
     markers = tmp_path / "markers"
     markers.mkdir()
-    go = SPAWN.Event()
-    # No sleep: the workers race to create trials all the time, so the budget check is really contended.
-    workers = [SPAWN.Process(target=_worker, args=(storage_url, study_name, n_trials, str(markers), 0.0, go))
+    # Each worker's first trial waits until both hold a running trial: then both really share the study,
+    # whichever starts first. No sleep after that: the workers race to create trials all the time, so the
+    # budget check is really contended.
+    both_running = SPAWN.Barrier(2)
+    workers = [SPAWN.Process(target=_worker, args=(storage_url, study_name, n_trials, str(markers), 0.0,
+                                                   both_running))
                for _ in range(2)]
     for worker in workers:
         worker.start()
-    time.sleep(1.0)  # both interpreters are importing; they start trials together on the signal
-    go.set()
     for worker in workers:
         worker.join(120)
     assert [worker.exitcode for worker in workers] == [0, 0]

@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from transformers import TrainerCallback
+import torch
+from transformers import TrainerCallback, TrainingArguments
 
+from workbench import hardware
 from workbench.errors import DataError, ParameterError
 from workbench.models import load_model
-from workbench.training import HISTORY_COLUMNS, TrainConfig, fine_tune, predict_logits
+from workbench.training import HISTORY_COLUMNS, TrainConfig, _precision_arguments, fine_tune, predict_logits
 
 SPEC = "tiny:num_layers=1,hidden_size=32,num_heads=2"
 
@@ -19,9 +21,13 @@ SPEC = "tiny:num_layers=1,hidden_size=32,num_heads=2"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+def _config(**overrides) -> TrainConfig:
+    return TrainConfig(**{"learning_rate": 1e-3, "batch_size": 8, "logging_steps": 1, "max_length": 32,
+                          "progress": False, **overrides})
+
+
 def _train(dataset, **overrides):
-    config = TrainConfig(**{"learning_rate": 1e-3, "batch_size": 8, "logging_steps": 1, "max_length": 32,
-                            "progress": False, **overrides})
+    config = _config(**overrides)
     model, tokenizer = load_model(SPEC, num_labels=2, seed=config.seed)
     return fine_tune(model, tokenizer, dataset, config)
 
@@ -99,12 +105,84 @@ def test_predict_logits_shape_and_empty_input(tiny_dataset):
     assert predict_logits(model, tokenizer, [], progress=False).shape == (0, 2)
 
 
-def test_bf16_refused_where_the_hardware_lacks_it(monkeypatch, tiny_dataset):
-    monkeypatch.setattr("workbench.training.bf16_supported", lambda: False)
-    with pytest.raises(ParameterError, match=r"'bf16' parameter of TrainConfig must be False or 'auto' .* "
-                                             r"Got True instead"):
+def _simulate(monkeypatch, *, cpu_bf16: bool, cuda: bool = False, cuda_bf16: bool = False) -> None:
+    """Make the hardware probes answer as a machine with (or without) native bf16 would."""
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: cpu_bf16)
+    monkeypatch.setattr(hardware, "cuda_available", lambda: cuda)
+    monkeypatch.setattr(hardware, "cuda_bf16_available", lambda: cuda and cuda_bf16)
+
+
+def _spy_training_arguments(monkeypatch) -> list:
+    """Collect every TrainingArguments built (patched on the class: transformers may swap its lazy module)."""
+    built: list = []
+    post_init = TrainingArguments.__post_init__
+
+    def spy(self):
+        post_init(self)
+        built.append(self)
+
+    monkeypatch.setattr(TrainingArguments, "__post_init__", spy)
+    return built
+
+
+def _linear_output_dtypes(model) -> set:
+    """Dtypes the model's first Linear layer outputs during training (bfloat16 under CPU autocast)."""
+    dtypes: set = set()
+    linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda module, args, output: dtypes.add(output.dtype) if module.training else None)
+    return dtypes
+
+
+@pytest.mark.parametrize("cpu_bf16", [True, False], ids=["bf16-cpu", "avx2-cpu"])
+def test_bf16_auto_trains_in_fp32_on_every_cpu(monkeypatch, tiny_dataset, cpu_bf16):
+    _simulate(monkeypatch, cpu_bf16=cpu_bf16)
+    built = _spy_training_arguments(monkeypatch)
+    model, tokenizer = load_model(SPEC, num_labels=2)
+    dtypes = _linear_output_dtypes(model)
+    result = fine_tune(model, tokenizer, tiny_dataset, TrainConfig(max_steps=2, batch_size=8, progress=False))
+    assert result.bf16 is False and [(args.bf16, args.use_cpu) for args in built] == [(False, False)]
+    assert dtypes == {torch.float32}
+
+
+@pytest.mark.parametrize("cpu_bf16", [True, False])
+def test_bf16_auto_uses_bf16_on_a_cuda_gpu_with_it_and_fp32_on_one_without(monkeypatch, cpu_bf16):
+    _simulate(monkeypatch, cpu_bf16=cpu_bf16, cuda=True, cuda_bf16=True)
+    assert _precision_arguments("auto") == _precision_arguments(True) == {"bf16": True}  # on the GPU, not the CPU
+    _simulate(monkeypatch, cpu_bf16=cpu_bf16, cuda=True, cuda_bf16=False)
+    assert _precision_arguments("auto") == {"bf16": False}
+    with pytest.raises(ParameterError, match=r"'bf16' parameter of TrainConfig must be False or 'auto' .*"
+                                             r"a CUDA GPU without bf16.*Got True instead"):
+        _precision_arguments(True)
+
+
+def test_bf16_true_on_a_bf16_cpu_trains_in_bf16_on_the_cpu(monkeypatch, tiny_dataset):
+    # Only the probe is simulated: on a CPU without native bf16 this really trains too, emulated (slower).
+    _simulate(monkeypatch, cpu_bf16=True)
+    built = _spy_training_arguments(monkeypatch)
+    model, tokenizer = load_model(SPEC, num_labels=2)
+    before = model.classifier.weight.detach().clone()
+    dtypes = _linear_output_dtypes(model)
+    result = fine_tune(model, tokenizer, tiny_dataset, _config(max_steps=3, bf16=True))
+    assert [(args.bf16, args.use_cpu) for args in built] == [(True, True)]
+    assert result.bf16 is True and result.global_step == 3
+    assert dtypes == {torch.bfloat16}  # autocast really ran the layers in bf16
+    losses = result.history.query("metric == 'loss'")["value"]
+    assert len(losses) == 3 and np.isfinite(losses).all()
+    assert not torch.equal(model.classifier.weight.detach(), before)  # the optimiser really stepped
+
+
+def test_bf16_true_refused_on_a_cpu_without_native_bf16(monkeypatch, tiny_dataset):
+    _simulate(monkeypatch, cpu_bf16=False)
+    with pytest.raises(ParameterError, match=r"^The 'bf16' parameter of TrainConfig must be False or 'auto' on "
+                                             r"hardware without native bf16 \(here a CPU without AMX or "
+                                             r"AVX512-BF16\). Got True instead. Use bf16='auto'") as error:
         _train(tiny_dataset, max_steps=1, bf16=True)
-    assert _train(tiny_dataset, max_steps=1, bf16="auto").bf16 is False
+    assert "\n" not in str(error.value)
+
+
+def test_bf16_false_trains_in_fp32_whatever_the_hardware(monkeypatch):
+    _simulate(monkeypatch, cpu_bf16=True, cuda=True, cuda_bf16=True)
+    assert _precision_arguments(False) == {"bf16": False}
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -45,9 +45,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench import hardware
 from workbench._progress import progress_bar
 from workbench._validation import check_choice, check_float, check_int, check_type
 from workbench.errors import DataError, ParameterError, WorkbenchError, first_line
+from workbench.hardware import usable_cores  # public here too: wb.usable_cores
 
 __all__ = [
     "REFERENCE_POINTS",
@@ -852,7 +854,7 @@ def distill_student(teacher, tokenizer, train, *, student: str = "layers:2", tem
                                  data_seed=seed, save_strategy="no", eval_strategy="no", report_to="none",
                                  disable_tqdm=not progress, logging_strategy="no", remove_unused_columns=False,
                                  train_sampling_strategy="group_by_length",  # similar lengths: little padding
-                                 dataloader_pin_memory=False, use_cpu=not torch.cuda.is_available())
+                                 dataloader_pin_memory=False, use_cpu=not hardware.cuda_available())
         trainer = _DistillationTrainer(model=model, args=args, train_dataset=dataset,
                                        data_collator=DataCollatorWithPadding(tokenizer))
         trainer.remove_callback(PrinterCallback)  # it would print the final metrics dict
@@ -958,14 +960,6 @@ def _saved_size_mb(model, folder: Path) -> float:
 def _file_size_mb(path: Path) -> float:
     extra = path.with_name(path.name + ".data")
     return (path.stat().st_size + (extra.stat().st_size if extra.exists() else 0)) / 1e6
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (container and taskset limits included)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
@@ -1094,10 +1088,8 @@ class _Builder:
     def _cast(self, name: str) -> Variant:
         import torch
 
-        from workbench.training import bf16_supported
-
         dtype = torch.bfloat16 if name == "bf16_eager" else torch.float16
-        native = bf16_supported() if dtype is torch.bfloat16 else torch.cuda.is_available()
+        native = hardware.cpu_has_native_bf16() if dtype is torch.bfloat16 else hardware.cuda_available()
         note = "" if native else "no native support on this CPU: emulated, expect it slower than fp32"
         return self._torch(name, copy.deepcopy(self.model).to(dtype), note=note)
 
@@ -1406,14 +1398,14 @@ def precision_probe(model, tokenizer, texts: Sequence[str], *, seq_len: int = 12
     import torch
 
     from workbench.evaluation import measure_latency
-    from workbench.training import bf16_supported
 
     feeds = latency_feeds(tokenizer, texts, batch_size=1, seq_len=seq_len)
     tensors = {k: torch.from_numpy(v) for k, v in feeds.items()}
     rows, reference = [], None
     for name in dtypes:
         dtype = getattr(torch, name)
-        native = {"float32": True, "bfloat16": bf16_supported(), "float16": torch.cuda.is_available()}.get(name, False)
+        native = {"float32": True, "bfloat16": hardware.cpu_has_native_bf16(),
+                  "float16": hardware.cuda_available()}.get(name, False)
         row = {"dtype": name, "native": native}
         try:
             cast = copy.deepcopy(model).to(dtype).eval()

@@ -18,6 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from workbench import hardware
+from workbench.hardware import CPUINFO
+
 # Distribution names (as pip knows them); optional ones are simply absent when not installed.
 PACKAGES = (
     "torch", "transformers", "tokenizers", "datasets", "accelerate", "scikit-learn", "numpy",
@@ -75,11 +78,12 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return versions
 
 
-def cpu_info(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
+def cpu_info(cpuinfo: str | Path = CPUINFO) -> dict[str, Any]:
     """Return the CPU model, core counts and the instruction-set flags that change NLP speed.
 
     The flags kept are the ones a technique's payoff hinges on: ``avx2``, ``fma``, every
-    ``avx512*``, ``amx*`` and ``*vnni*`` (int8 dot products).
+    ``avx512*``, ``amx*`` and ``*vnni*`` (int8 dot products). The probes are those of
+    :mod:`workbench.hardware`.
 
     Parameters
     ----------
@@ -89,39 +93,23 @@ def cpu_info(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
 
     Examples
     --------
-    >>> cpu_info()["flags"]  # on the AMD EPYC these machines carry
-    ['avx2', 'fma']
+    >>> _ = Path("cpuinfo").write_text("model name : Fake CPU\\nflags : fpu sse2 avx2 fma avx512f avx512_vnni\\n")
+    >>> info = cpu_info("cpuinfo")
+    >>> info["model"], info["flags"]
+    ('Fake CPU', ['avx2', 'avx512_vnni', 'avx512f', 'fma'])
     """
-    model, flags = platform.processor() or None, []
-    try:
-        text = Path(cpuinfo).read_text(errors="replace")
-    except OSError:
-        text = ""
-    # The first processor block describes them all on the machines we target.
-    for line in text.split("\n\n", 1)[0].splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            model = value.strip()
-        elif key.strip() == "flags":
-            flags = sorted(f for f in value.split() if _is_flag_of_interest(f))
+    fields = hardware.cpu_fields(cpuinfo)
+    flags = fields.get("flags", "").split()
     return {
-        "model": model,
-        "flags": flags,
+        "model": fields.get("model name") or platform.processor() or None,
+        "flags": sorted(f for f in flags if _is_flag_of_interest(f)),
         "logical_cores": os.cpu_count(),
-        "usable_cores": _usable_cores(),
+        "usable_cores": hardware.usable_cores(),
     }
 
 
 def _is_flag_of_interest(flag: str) -> bool:
     return flag in ("avx2", "fma") or flag.startswith(("avx512", "amx")) or "vnni" in flag
-
-
-def _usable_cores() -> int | None:
-    # Containers and taskset narrow the cores a run may use; cpu_count() does not see that.
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count()
 
 
 def _torch_threads() -> int | None:

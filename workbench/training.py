@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
 import time
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 from transformers import PrinterCallback, TrainerCallback
 
+from workbench import hardware
 from workbench._progress import progress_bar
 from workbench._validation import check_choice, check_float, check_int, check_type
 from workbench.errors import DataError, ParameterError
@@ -69,8 +69,10 @@ class TrainConfig:
     seed : int
         Seeds initialisation order, data shuffling and dropout: same seed, same metrics.
     bf16 : {"auto", True, False}
-        ``"auto"`` uses bf16 only where the hardware runs it natively (CUDA with bf16, or a CPU with
-        AMX/AVX512-BF16); ``True`` on other hardware is refused (it is emulated and several times slower).
+        Mixed precision. ``"auto"`` trains in bf16 only on a CUDA GPU that supports it and in fp32 on
+        every CPU, so results on CPUs do not depend on which one ran them. ``True`` also trains in bf16
+        on a CPU with native bf16 (AMX or AVX512-BF16), on the CPU; ``True`` on hardware without native
+        bf16 is refused (emulated bf16 is several times slower than fp32). ``False``: fp32.
     num_threads : int or None
         Torch intra-op threads during training; None keeps the current setting.
     progress : bool
@@ -245,7 +247,7 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
             raise DataError(f"The 'dataset' parameter of fine_tune must have a {split!r} split. "
                             f"Got splits {list(dataset)} instead. Use workbench.load_dataset.")
     label_names = list(dataset["train"].features["label"].names)
-    use_bf16 = _resolve_bf16(config.bf16)
+    precision = _precision_arguments(config.bf16)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
 
@@ -264,8 +266,8 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
         save_steps=config.eval_steps, logging_steps=config.logging_steps, logging_first_step=True,
         load_best_model_at_end=True, metric_for_best_model=config.metric_for_best_model,
         greater_is_better=config.metric_for_best_model != "loss", save_total_limit=1, save_only_model=True,
-        seed=config.seed, data_seed=config.seed, bf16=use_bf16, report_to="none", disable_tqdm=True,
-        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available())
+        seed=config.seed, data_seed=config.seed, report_to="none", disable_tqdm=True,
+        dataloader_num_workers=0, dataloader_pin_memory=hardware.cuda_available(), **precision)
 
     history = HistoryCallback()
     extra: list[TrainerCallback] = [history]
@@ -294,7 +296,7 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
             shutil.rmtree(workdir, ignore_errors=True)
     return TrainResult(model=trainer.model, tokenizer=tokenizer, config=config, history=history.frame(),
                        train_seconds=time.perf_counter() - start, global_step=trainer.state.global_step,
-                       best_metric=trainer.state.best_metric, bf16=use_bf16, label_names=label_names)
+                       best_metric=trainer.state.best_metric, bf16=precision["bf16"], label_names=label_names)
 
 
 def _grouped_optimizer(parameter_groups, model, args):
@@ -396,26 +398,31 @@ def plot_history(history: pd.DataFrame, *, metrics: tuple[str, ...] = ("loss", "
     return fig
 
 
-def bf16_supported() -> bool:
-    """Whether this machine runs bf16 natively: a CUDA GPU with bf16, or a CPU with AMX or AVX512-BF16."""
-    import torch
+def _precision_arguments(bf16="auto") -> dict[str, bool]:
+    """The ``TrainingArguments`` precision settings for :class:`TrainConfig`'s ``bf16``, from the hardware probes.
 
-    if torch.cuda.is_available():
-        return bool(torch.cuda.is_bf16_supported())
-    with contextlib.suppress(OSError):
-        flags = Path("/proc/cpuinfo").read_text()
-        return "amx_bf16" in flags or "avx512_bf16" in flags
-    return False
+    bf16 on a CPU needs ``use_cpu=True``: without it transformers takes bf16 for a GPU request and refuses it.
 
-
-def _resolve_bf16(requested) -> bool:
-    supported = bf16_supported()
-    if requested is True and not supported:
-        raise ParameterError(
-            "The 'bf16' parameter of TrainConfig must be False or 'auto' on hardware without native bf16 "
-            "(no CUDA bf16, no AMX/AVX512-BF16 CPU). Got True instead. Emulated bf16 is several times "
-            "slower than fp32 on such CPUs.")
-    return bool(requested) and supported
+    >>> _precision_arguments(False)
+    {'bf16': False}
+    """
+    if bf16 is False:
+        return {"bf16": False}
+    if hardware.cuda_available():
+        if hardware.cuda_bf16_available():
+            return {"bf16": True}
+        if bf16 == "auto":
+            return {"bf16": False}
+        where = "a CUDA GPU without bf16 (bf16 needs Ampere or later)"
+    else:
+        if bf16 == "auto":
+            return {"bf16": False}  # fp32 on every CPU: the same numbers whichever CPU runs them
+        if hardware.cpu_has_native_bf16():
+            return {"bf16": True, "use_cpu": True}
+        where = "a CPU without AMX or AVX512-BF16"
+    raise ParameterError(
+        f"The 'bf16' parameter of TrainConfig must be False or 'auto' on hardware without native bf16 (here "
+        f"{where}). Got True instead. Use bf16='auto': emulated bf16 is several times slower than fp32.")
 
 
 def _compute_metrics(eval_prediction) -> dict:
