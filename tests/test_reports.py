@@ -46,7 +46,7 @@ def mixed_run(tmp_path_factory):
     """One run of three notebooks, two at a time: one succeeds, one raises, one carries markup."""
     notebooks = copy_notebooks(tmp_path_factory.mktemp("notebooks"), "ok", "fails", "xss")
     output = tmp_path_factory.mktemp("reports") / "run"
-    return run_report(notebooks_dir=notebooks, output=output, jobs=2,
+    return run_report(notebooks_dir=notebooks, output=output, jobs=2, cwd=tmp_path_factory.mktemp("typed_here"),
                       params={"scale": "0.25", "verbose": "yes", "seed": "3"})
 
 
@@ -88,9 +88,10 @@ def test_a_parameter_goes_only_to_the_notebooks_declaring_it(mixed_run):
 
 
 @pytest.mark.notebook
-def test_kernel_runs_headless_in_the_notebook_folder(mixed_run):
+def test_kernel_runs_headless_in_the_folder_where_the_command_was_typed(mixed_run):
     summary = json.loads(by_name(mixed_run, "ok").summary.read_text())
-    assert Path(summary["cwd"]) == (mixed_run.run_dir / "ok").resolve()
+    # Relative paths in parameters resolve there (not in the run folder, not in notebooks/).
+    assert Path(summary["cwd"]).name.startswith("typed_here")
     assert summary["headless"] == "1"
     assert os.environ.get(reports.HEADLESS_VARIABLE) == HEADLESS_BEFORE  # restored after the run
 
@@ -391,7 +392,7 @@ def test_sidecars_are_readable_like_any_new_file(tmp_path):
 def test_report_kernels_talk_over_unix_sockets_not_tcp_ports():
     import asyncio
 
-    from workbench.reports import _ipc_kernel_manager
+    from workbench.reports.kernels import ipc_kernel_manager as _ipc_kernel_manager
 
     async def start_and_stop():
         manager = _ipc_kernel_manager()(kernel_name="nlp-workbench")

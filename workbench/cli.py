@@ -1,7 +1,8 @@
-"""The ``workbench`` command: ``report``, ``lab``, ``sweep`` and ``info``.
+"""The ``workbench`` command: ``report``, ``params``, ``lab``, ``sweep`` and ``info``.
 
-Exit codes: 0 when everything worked, 1 when a notebook failed, 2 for a usage or parameter
-mistake (one line on stderr, no traceback).
+Exit codes: 0 when everything worked, 1 when a notebook failed or lost configurations (degraded;
+``--allow-degraded`` accepts those), 2 for a usage or parameter mistake (one line on stderr, no
+traceback), 130 when interrupted (the index of what finished is still written).
 
 >>> main(["report", "--profile", "smoke", "--only", "data", "--set", "seed=1"])  # doctest: +SKIP
 0
@@ -64,7 +65,18 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", type=Path, help="run folder (default reports/<timestamp>)")
     report.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
     report.add_argument("--notebooks", type=Path, help="notebooks folder (default notebooks/)")
+    report.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="fail a notebook whose cell runs longer than this (default: no limit)")
+    report.add_argument("--allow-degraded", action="store_true",
+                        help="exit 0 when some configurations failed but every notebook produced results")
+    report.add_argument("--parallel-timing", action="store_true",
+                        help="with --jobs > 1, let notebooks that time things share the cores (the index says so)")
     report.set_defaults(command=_report)
+
+    params = commands.add_parser("params", help="a notebook's parameters: type, default and comment")
+    params.add_argument("notebook", help="notebook name without its number prefix, e.g. data")
+    params.add_argument("--notebooks", type=Path, help="notebooks folder (default notebooks/)")
+    params.set_defaults(command=_params)
 
     lab = commands.add_parser("lab", help="JupyterLab on localhost with a fresh token")
     lab.add_argument("--port", type=int, help="port to listen on (default: a free one)")
@@ -113,16 +125,39 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from workbench.reports import run_report
+    from workbench.reports import RunInterrupted, run_report
 
-    result = run_report(notebooks_dir=args.notebooks, output=args.output, profile=args.profile,
-                        only=args.only, params=dict(args.params), jobs=args.jobs,
-                        show_code=args.show_code)
+    try:
+        result = run_report(notebooks_dir=args.notebooks, output=args.output, profile=args.profile,
+                            only=args.only, params=dict(args.params), jobs=args.jobs,
+                            show_code=args.show_code, timeout_per_cell=args.timeout,
+                            parallel_timing=args.parallel_timing)
+    except RunInterrupted as stop:
+        print(f"Interrupted. Report of what finished: {stop.result.index}", file=sys.stderr)
+        return 130
     for run in result.notebooks:
         if run.error:
             print(f"{run.name} failed: {run.error}", file=sys.stderr)
+        elif run.status == "degraded":
+            print(f"{run.name} degraded: {'; '.join(run.detail)} (reasons on its page)", file=sys.stderr)
     print(f"Report: {result.index}")
-    return 0 if result.ok else 1
+    if result.ok or (args.allow_degraded and not result.failed):
+        return 0
+    return 1
+
+
+def _params(args: argparse.Namespace) -> int:
+    from workbench.reports import describe_parameters, list_notebooks
+
+    notebooks = list_notebooks(args.notebooks)
+    if args.notebook not in notebooks:
+        from workbench.errors import ParameterError
+
+        raise ParameterError(f"The notebook argument of `workbench params` must be one of {', '.join(notebooks)}. "
+                             f"Got {args.notebook!r} instead.")
+    print(f"# {notebooks[args.notebook].name}: set with --set NAME=VALUE (or papermill -p NAME VALUE)")
+    print("\n".join(describe_parameters(notebooks[args.notebook])))
+    return 0
 
 
 def lab_command(*, port: int, notebooks_dir: str | Path | None = None) -> list[str]:

@@ -28,11 +28,12 @@ from workbench.reports.parameters import (
     list_notebooks,
     resolve_parameters,
 )
-from workbench.reports.runner import HEADLESS_VARIABLE, NotebookRun, RunResult, _ipc_kernel_manager, run_report
+from workbench.reports.kernels import HEADLESS_VARIABLE
+from workbench.reports.runner import NotebookRun, RunInterrupted, RunResult, run_report
 from workbench.reports.outcomes import Outcome, check_outcomes
 from workbench.reports.sidecars import RESERVED_SUMMARY_KEYS, interactive_dir, output_folder, record, reports_root
 
-__all__ = ["HEADLESS_VARIABLE", "PROFILES", "RESERVED_SUMMARY_KEYS", "RUNNER_PARAMETERS", "NotebookRun", "Outcome", "RunResult",
+__all__ = ["HEADLESS_VARIABLE", "PROFILES", "RESERVED_SUMMARY_KEYS", "RUNNER_PARAMETERS", "NotebookRun", "Outcome", "RunInterrupted", "RunResult",
            "check_outcomes", "interactive_dir", "output_folder", "reports_root",
            "coerce_parameter", "declared_parameters", "describe_parameters", "convert_to_html", "default_notebooks_dir", "list_notebooks", "record",
            "resolve_parameters", "run_report"]

@@ -22,15 +22,17 @@ def _relative(path: Path | None, run_dir: Path) -> str | None:
     return None if path is None else path.resolve().relative_to(run_dir.resolve()).as_posix()
 
 
-def _write_run_json(run_dir: Path, runs: list[NotebookRun], *, profile: str,
+def _write_run_json(run_dir: Path, runs: list[NotebookRun], *, settings: Mapping[str, Any],
                     parameters: Mapping[str, Mapping[str, Any]]) -> Path:
+    """``run.json``: the run's settings (profile, jobs, ...) and one entry per notebook."""
     document = {
         "created": datetime.now().isoformat(timespec="seconds"),
-        "profile": profile,
-        "ok": all(run.status == "ok" for run in runs),
+        **settings,
+        "ok": all(run.status == "ok" for run in runs) and not settings.get("interrupted"),
         "notebooks": [
             {"name": run.name, "status": run.status, "seconds": round(run.seconds, 3),
-             "error": run.error, "parameters": parameters[run.name],
+             "error": run.error, "detail": list(run.detail), "beside_others": run.beside_others,
+             "parameters": parameters[run.name],
              **{kind: _relative(getattr(run, kind), run_dir)
                 for kind in ("html", "ipynb", "summary", "results")}}
             for run in runs
@@ -118,13 +120,14 @@ th, td { text-align: left; vertical-align: top; padding: .45rem .6rem; border-bo
 th { font-weight: 600; background: #f5f5f7; } td.num { text-align: right; white-space: nowrap; }
 .status { font-weight: 600; padding: .1rem .45rem; border-radius: .3rem; }
 .ok { color: #0a6b2d; background: #dff5e6; } .failed { color: #a11; background: #fde4e4; }
+.degraded { color: #8a5a00; background: #fff1d6; } .note { color: #666; font-size: .9em; margin-top: .3rem; }
 .error { color: #a11; font-size: .9em; margin-top: .3rem; }
 ul.figures { list-style: none; margin: 0; padding: 0; } ul.figures li { white-space: nowrap; }
 .files a { margin-right: .6rem; } code { font-size: .9em; }
 """
 
 
-def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str) -> Path:
+def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interrupted: bool = False) -> Path:
     """Write ``index.html``: one row per notebook; every notebook-provided string is escaped."""
     esc = html.escape
     rows = []
@@ -137,15 +140,20 @@ def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str) -> Pat
             for label, path in (("report", run.html), ("notebook", run.ipynb),
                                 ("summary.json", run.summary), ("results.csv", run.results))
             if path is not None)
-        error = f'<div class="error">{esc(run.error)}</div>' if run.error else ""
+        notes = [f'<div class="error">{esc(run.error)}</div>'] if run.error else []
+        if run.beside_others:
+            notes.append('<div class="note">timed while other notebooks shared the cores (--parallel-timing)</div>')
+        label = f"degraded: {'; '.join(run.detail)}" if run.status == "degraded" and run.detail else run.status
         rows.append(
             f"<tr><td><b>{esc(run.name)}</b></td>"
-            f'<td><span class="status {esc(run.status)}">{esc(run.status)}</span>{error}</td>'
+            f'<td><span class="status {esc(run.status)}">{esc(label)}</span>{"".join(notes)}</td>'
             f'<td class="num">{run.seconds:.1f} s</td>'
             f"<td><code>{esc(_dataset_text(summary))}</code></td>"
             f'<td><ul class="figures">{figures}</ul></td>'
             f'<td class="files">{links}</td></tr>')
-    n_failed = sum(run.status != "ok" for run in runs)
+    counts = {state: sum(run.status == state for run in runs) for state in ("ok", "degraded", "failed")}
+    banner = ('<p class="error">Interrupted (Ctrl-C): the notebooks marked failed did not finish.</p>'
+              if interrupted else "")
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -156,8 +164,9 @@ def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str) -> Pat
 </head>
 <body>
 <h1>nlp-workbench report <code>{esc(run_dir.name)}</code></h1>
-<p class="meta">profile {esc(profile)} · {len(runs) - n_failed} ok, {n_failed} failed ·
+<p class="meta">profile {esc(profile)} · {counts["ok"]} ok, {counts["degraded"]} degraded, {counts["failed"]} failed ·
 {datetime.now().strftime("%Y-%m-%d %H:%M")}</p>
+{banner}
 <table>
 <thead><tr><th>Notebook</th><th>Status</th><th>Duration</th><th>Data</th>
 <th>Headline figures</th><th>Files</th></tr></thead>

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import functools
+import json
+import math
 import os
 import sys
 import time
-import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,23 @@ from workbench._validation import check_int
 from workbench.errors import ParameterError, first_line
 from workbench.reports.html import convert_to_html
 from workbench.reports.index import _write_index, _write_run_json
-from workbench.reports.parameters import _REPO_ROOT, list_notebooks, resolve_parameters
-
-HEADLESS_VARIABLE = "WORKBENCH_HEADLESS"  # "1" in the kernels the runner starts
+from workbench.reports.kernels import headless_kernels, ipc_kernel_manager
+from workbench.reports.parameters import list_notebooks, resolve_parameters
+from workbench.reports.redact import default_roots, redact_folder
+from workbench.reports.sidecars import reports_root
 
 
 
 @dataclass(frozen=True)
 class NotebookRun:
-    """How one notebook of a run went. Paths are None when the file was not produced."""
+    """How one notebook of a run went. Paths are None when the file was not produced.
+
+    ``status`` is ``ok``, ``degraded`` (some configurations failed; ``detail`` says which share),
+    or ``failed`` (an error, or the core experiment produced nothing; ``error`` says why).
+    """
 
     name: str
-    status: str  # "ok" or "failed"
+    status: str
     seconds: float
     folder: Path
     ipynb: Path | None
@@ -38,6 +42,8 @@ class NotebookRun:
     summary: Path | None
     results: Path | None
     error: str | None = None
+    detail: tuple[str, ...] = ()
+    beside_others: bool = False  # a timing notebook that ran while others shared the cores
 
 
 @dataclass(frozen=True)
@@ -47,27 +53,35 @@ class RunResult:
     run_dir: Path
     index: Path
     notebooks: tuple[NotebookRun, ...]
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
-        """True when every notebook ran without error."""
-        return all(run.status == "ok" for run in self.notebooks)
+        """True when every notebook ran without error and lost no configuration."""
+        return not self.interrupted and all(run.status == "ok" for run in self.notebooks)
 
     @property
     def failed(self) -> list[str]:
         """Names of the notebooks that failed."""
-        return [run.name for run in self.notebooks if run.status != "ok"]
+        return [run.name for run in self.notebooks if run.status == "failed"]
+
+    @property
+    def degraded(self) -> list[str]:
+        """Names of the notebooks where some configurations failed."""
+        return [run.name for run in self.notebooks if run.status == "degraded"]
 
 
 def run_report(*, notebooks_dir: str | os.PathLike | None = None,
                output: str | os.PathLike | None = None, profile: str = "default",
                only: str | Iterable[str] | None = None, params: Mapping[str, Any] | None = None,
                jobs: int = 1, show_code: bool = False, kernel_name: str = "nlp-workbench",
-               timeout_per_cell: float | None = None) -> RunResult:
+               timeout_per_cell: float | None = None, cwd: str | os.PathLike | None = None,
+               parallel_timing: bool = False) -> RunResult:
     """Execute notebooks with papermill and write their HTML reports plus an index page.
 
     Parameters are checked against every selected notebook before anything runs. A notebook that
-    fails still gets its HTML (with the error where it happened) and the others still run.
+    fails still gets its HTML (with the error where it happened) and the others still run. Every
+    text file of the run folder is then redacted (:mod:`workbench.reports.redact`).
 
     Parameters
     ----------
@@ -82,13 +96,20 @@ def run_report(*, notebooks_dir: str | os.PathLike | None = None,
     params : mapping, optional
         Parameter values (strings are coerced, see :func:`resolve_parameters`).
     jobs : int
-        Notebooks run at once, each in its own kernel.
+        Notebooks run at once, each in its own kernel. Notebooks that time things (their metadata
+        says ``workbench.times_things``) still run alone, after the others, unless ``parallel_timing``.
     show_code : bool
         Keep code cells in the HTML.
     kernel_name : str
         The Jupyter kernel that executes the notebooks.
     timeout_per_cell : float, optional
         Seconds a cell may run before the notebook fails; no limit when None.
+    cwd : str or Path, optional
+        The kernels' working folder, against which relative paths in parameters (a data set, a
+        search-space file, a model folder, ``sqlite:///study.db``) resolve. Default: the current one,
+        i.e. where ``workbench report`` was typed.
+    parallel_timing : bool
+        Let timing notebooks share the cores with others when ``jobs > 1`` (the index then says so).
 
     Returns
     -------
@@ -103,38 +124,76 @@ def run_report(*, notebooks_dir: str | os.PathLike | None = None,
     notebooks = _select(list_notebooks(notebooks_dir), only)
     parameters = resolve_parameters(notebooks, params or {}, profile=profile)
     jobs = check_int("jobs", jobs, "run_report", low=1)
+    if timeout_per_cell is not None and not (isinstance(timeout_per_cell, (int, float)) and timeout_per_cell > 0):
+        raise ParameterError(f"The 'timeout_per_cell' parameter of run_report must be a number of seconds > 0 "
+                             f"or None. Got {timeout_per_cell!r} instead.")
+    workdir = Path(cwd if cwd is not None else Path.cwd()).resolve()
     run_dir = Path(output) if output is not None else _new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    timed = {name for name, path in notebooks.items() if _times_things(path)}
+    beside = parallel_timing and jobs > 1
 
     def run_one(name: str) -> NotebookRun:
-        return _run_notebook(name, notebooks[name], parameters[name], run_dir,
-                             kernel_name=kernel_name, show_code=show_code,
-                             timeout_per_cell=timeout_per_cell)
+        run = _run_notebook(name, notebooks[name], parameters[name], run_dir, kernel_name=kernel_name,
+                            show_code=show_code, timeout_per_cell=timeout_per_cell, cwd=workdir)
+        return replace(run, beside_others=beside and name in timed and len(notebooks) > 1)
 
-    with _headless_kernels():
-        runs = _run_all(list(notebooks), run_one, jobs=jobs)
-    _write_run_json(run_dir, runs, profile=profile, parameters=parameters)
-    index = _write_index(run_dir, runs, profile=profile)
-    return RunResult(run_dir=run_dir, index=index, notebooks=tuple(runs))
+    # Timing notebooks go last and alone, so that no other kernel shares the cores they measure.
+    batches = ([list(notebooks)] if beside or jobs == 1
+               else [[n for n in notebooks if n not in timed], [n for n in notebooks if n in timed]])
+    runs: dict[str, NotebookRun] = {}
+    interrupted = False
+    with headless_kernels():
+        try:
+            for batch, batch_jobs in zip(batches, (jobs, 1 if not beside else jobs)):
+                _run_all(batch, run_one, jobs=batch_jobs, into=runs)
+        except KeyboardInterrupt:  # Ctrl-C: keep what finished, say what did not, then stop
+            interrupted = True
+    ordered = [runs.get(name) or _not_run(name, run_dir) for name in notebooks]
+    settings = {"profile": profile, "jobs": jobs, "parallel_timing": parallel_timing,
+                "timeout_per_cell": timeout_per_cell, "interrupted": interrupted}
+    _write_run_json(run_dir, ordered, settings=settings, parameters=parameters)
+    index = _write_index(run_dir, ordered, profile=profile, interrupted=interrupted)
+    roots = default_roots(run_dir, *_absolute_path_folders(parameters))
+    folder_of_notebooks = next(iter(notebooks.values())).parent.resolve()
+    roots.setdefault(str(folder_of_notebooks), folder_of_notebooks.name)
+    redact_folder(run_dir, roots=roots)
+    result = RunResult(run_dir=run_dir, index=index, notebooks=tuple(ordered), interrupted=interrupted)
+    if interrupted:
+        raise RunInterrupted(result)
+    return result
 
 
-@contextmanager
-def _headless_kernels() -> Iterator[None]:
-    """Tell the kernels (which inherit our environment) that no one is watching.
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; ``result`` holds what finished (its index and run.json are written)."""
 
-    ``workbench._progress`` then draws text bars instead of widgets, which would show up as empty
-    boxes in the HTML. papermill offers no per-kernel environment, hence the process-wide
-    variable, restored afterwards.
-    """
-    previous = os.environ.get(HEADLESS_VARIABLE)
-    os.environ[HEADLESS_VARIABLE] = "1"
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(f"interrupted; finished notebooks are in {result.index}")
+        self.result = result
+
+
+def _absolute_path_folders(parameters: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Folders of absolute paths given as parameters: a shared report names the file, not where it lives."""
+    folders = set()
+    for values in parameters.values():
+        for value in values.values():
+            if isinstance(value, str) and os.path.isabs(value) and str(Path(value).parent) != Path(value).anchor:
+                folders.add(str(Path(value).parent))
+    return sorted(folders)
+
+
+def _not_run(name: str, run_dir: Path) -> NotebookRun:
+    return NotebookRun(name=name, status="failed", seconds=0.0, folder=run_dir / name, ipynb=None, html=None,
+                       summary=None, results=None, error="interrupted (Ctrl-C) before it finished")
+
+
+def _times_things(path: Path) -> bool:
+    """Whether a notebook's metadata says it measures time (latency, throughput)."""
     try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(HEADLESS_VARIABLE, None)
-        else:
-            os.environ[HEADLESS_VARIABLE] = previous
+        metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError):
+        return False
+    return bool(metadata.get("workbench", {}).get("times_things"))
 
 
 def _select(notebooks: dict[str, Path], only: str | Iterable[str] | None) -> dict[str, Path]:
@@ -149,52 +208,36 @@ def _select(notebooks: dict[str, Path], only: str | Iterable[str] | None) -> dic
     return {name: notebooks[name] for name in notebooks if name in names}
 
 
-def _run_all(names: list[str], run_one, *, jobs: int) -> list[NotebookRun]:
-    """Run ``run_one`` over ``names``, ``jobs`` at a time, reporting progress on stderr."""
+def _run_all(names: list[str], run_one, *, jobs: int, into: dict[str, NotebookRun]) -> None:
+    """Run ``run_one`` over ``names``, ``jobs`` at a time, into ``into``, reporting progress on stderr.
+
+    A notebook is submitted only when a slot frees up, so after Ctrl-C (or any error here) no queued
+    notebook starts; the running ones get the signal from the terminal and finish as failed.
+    """
     from tqdm.auto import tqdm
 
-    runs = {}
-    pool = ThreadPoolExecutor(max_workers=jobs)
-    try:
-        with tqdm(total=len(names), desc="notebooks", unit="nb", file=sys.stderr,
-                  disable=None) as bar:  # a bar on terminals only; CI logs get the lines
-            futures = {pool.submit(run_one, name): name for name in names}
-            for future in as_completed(futures):
-                run = runs[futures[future]] = future.result()
-                bar.write(f"{run.name}: {run.status} in {run.seconds:.1f} s", file=sys.stderr)
+    queue = list(names)
+    with ThreadPoolExecutor(max_workers=jobs) as pool, \
+            tqdm(total=len(names), desc="notebooks", unit="nb", file=sys.stderr,
+                 disable=None) as bar:  # a bar on terminals only; CI logs get the lines
+        running = {}
+        while queue or running:
+            while queue and len(running) < jobs:
+                name = queue.pop(0)
+                running[pool.submit(run_one, name)] = name
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = into[running.pop(future)] = future.result()
+                bar.write(f"{run.name}: {_status_text(run)} in {run.seconds:.1f} s", file=sys.stderr)
                 bar.update()
-    finally:
-        # On Ctrl-C, do not start the notebooks still queued (the running ones get the signal).
-        pool.shutdown(wait=True, cancel_futures=True)
-    return [runs[name] for name in names]
 
 
-@functools.lru_cache(maxsize=1)
-def _ipc_kernel_manager() -> type:
-    """jupyter_client's kernel manager with the kernel on Unix sockets instead of localhost TCP ports.
-
-    No port is opened, so nothing else on the machine can reach the kernel and parallel runs never race
-    for ports (ipykernel also warns about unencrypted TCP on every start). Each kernel's socket files
-    get a fresh name in Jupyter's runtime folder; jupyter_client removes them at shutdown.
-    """
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.paths import jupyter_runtime_dir
-    from traitlets import CaselessStrEnum, default
-
-    class IpcKernelManager(AsyncKernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
-
-        @default("ip")
-        def _ip_default(self) -> str:
-            folder = Path(jupyter_runtime_dir())
-            folder.mkdir(parents=True, exist_ok=True)
-            return str(folder / f"workbench-kernel-{uuid.uuid4().hex}")
-
-    return IpcKernelManager
+def _status_text(run: NotebookRun) -> str:
+    return f"{run.status}: {'; '.join(run.detail)}" if run.detail else run.status
 
 
 def _run_notebook(name: str, source: Path, parameters: dict[str, Any], run_dir: Path, *,
-                  kernel_name: str, show_code: bool, timeout_per_cell: float | None) -> NotebookRun:
+                  kernel_name: str, show_code: bool, timeout_per_cell: float | None, cwd: Path) -> NotebookRun:
     """Execute one notebook into ``run_dir/name`` and render it; never raises for the notebook."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -209,10 +252,12 @@ def _run_notebook(name: str, source: Path, parameters: dict[str, Any], run_dir: 
             str(source), str(ipynb),
             parameters={**parameters, "output_dir": str(folder)},
             kernel_name=kernel_name, progress_bar=False, log_output=False,
-            execution_timeout=timeout_per_cell, kernel_manager_class=_ipc_kernel_manager(),
-            # The kernel's working directory. papermill's own `cwd=` calls os.chdir, which is
+            # nbclient's timeout is an int: round up, so 0.5 s still means "a limit".
+            execution_timeout=None if timeout_per_cell is None else math.ceil(timeout_per_cell), kernel_manager_class=ipc_kernel_manager(),
+            # The kernel's working directory: where the user typed the command, so relative paths in
+            # parameters mean what they meant there. papermill's own `cwd=` calls os.chdir, which is
             # process-wide and races when notebooks run in threads; nbclient takes it per kernel.
-            resources={"metadata": {"path": str(folder)}},
+            resources={"metadata": {"path": str(cwd)}},
         )
     except PapermillExecutionError as exc:
         error = first_line(f"{exc.ename}: {exc.evalue}")
@@ -226,12 +271,32 @@ def _run_notebook(name: str, source: Path, parameters: dict[str, Any], run_dir: 
                             images_dir=source.parent)
         except Exception as exc:  # a notebook nbconvert cannot render must not stop the run
             error = error or first_line(f"HTML conversion failed: {type(exc).__name__}: {exc}")
+    summary = _existing(folder / "summary.json")
+    status, detail = ("failed", ()) if error else _summary_status(summary)
+    if status == "failed" and error is None:
+        error = "the notebook finished without writing summary.json (it must call workbench.record)"
     return NotebookRun(
-        name=name, status="failed" if error else "ok", seconds=seconds, folder=folder,
+        name=name, status=status, seconds=seconds, folder=folder,
         ipynb=_existing(ipynb), html=_existing(html_path),
-        summary=_existing(folder / "summary.json"), results=_existing(folder / "results.csv"),
-        error=error,
+        summary=summary, results=_existing(folder / "results.csv"),
+        error=error, detail=detail,
     )
+
+
+def _summary_status(summary: Path | None) -> tuple[str, tuple[str, ...]]:
+    """The notebook's own verdict on its experiments, from ``summary.json["run_status"]``."""
+    if summary is None:
+        return "failed", ()
+    try:
+        status = json.loads(summary.read_text(encoding="utf-8")).get("run_status") or {}
+    except (OSError, ValueError):
+        return "failed", ("summary.json is not valid JSON",)
+    lines = []
+    for outcome in status.get("outcomes", []):
+        failed = outcome.get("failed") or []
+        if failed:
+            lines.append(f"{len(failed)} of {outcome.get('total')} {outcome.get('what')} failed")
+    return ("degraded" if status.get("status") == "degraded" else "ok"), tuple(lines)
 
 
 def _existing(path: Path) -> Path | None:
@@ -239,10 +304,10 @@ def _existing(path: Path) -> Path | None:
 
 
 def _new_run_dir() -> Path:
-    root = _REPO_ROOT if (_REPO_ROOT / "pyproject.toml").exists() else Path.cwd()
+    root = reports_root()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir, n = root / "reports" / stamp, 1
+    run_dir, n = root / stamp, 1
     while run_dir.exists():  # two runs in the same second must not share a folder
         n += 1
-        run_dir = root / "reports" / f"{stamp}-{n}"
+        run_dir = root / f"{stamp}-{n}"
     return run_dir
