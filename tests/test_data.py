@@ -136,8 +136,13 @@ def test_custom_columns_and_numeric_labels_sorted_as_numbers(tmp_path):
         dsd = load_dataset(write(frame, tmp_path / "r.csv"), text_column="body",
                            label_column="stars")
     info = dataset_info(dsd)
-    assert info["label_names"] == ["2", "10"]  # whole-number floats, in numeric order
+    assert info["label_names"] == ["2.0", "10.0"]  # as the CSV writes them, in numeric order
     assert (info["text_column"], info["label_column"]) == ("body", "stars")
+    # A typed column (JSON lines) with gaps is read as floats; its whole numbers lose the '.0'.
+    with pytest.warns(UserWarning, match=r"Dropped 10 of 30 rows"):
+        dsd = load_dataset(write(frame, tmp_path / "r.jsonl"), text_column="body",
+                           label_column="stars")
+    assert dataset_info(dsd)["label_names"] == ["2", "10"]
 
 
 def test_markup_survives_loading_verbatim(tiny_frame, tmp_path):
@@ -279,7 +284,7 @@ def test_folder_without_class_folders(tmp_path):
 
 def test_malformed_jsonl(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"text": "a", "label": 1}\n{oops\n', encoding="utf-8")
-    with pytest.raises(DataError, match=r"Cannot parse .*bad\.jsonl' as \.jsonl"):
+    with pytest.raises(DataError, match=r"Cannot parse .*bad\.jsonl' as jsonl: .*format='jsonl'"):
         load_dataset(str(tmp_path / "bad.jsonl"))
 
 

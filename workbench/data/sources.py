@@ -19,7 +19,7 @@ import datasets
 import pandas as pd
 from datasets.exceptions import DatasetNotFoundError
 
-from workbench.data.files import FILE_FORMATS, _read_file
+from workbench.data.files import FILE_FORMATS, _extension, _read_file, _stem
 from workbench.errors import DataError, ParameterError, ResourceUnavailableError, first_line
 
 __all__ = ["BUILTINS"]
@@ -42,16 +42,46 @@ _TATE_TOP_K = 5
 _PREFIX = re.compile(r"^([A-Za-z][\w.+-]+):")
 
 
-def _read_source(source: str, text_column: str | None, label_column: str | None,
+def _read_source(source: str, text_column: str | None, label_column: str | None, *,
+                 format: str | None = None, header: bool | None = None,
                  ) -> tuple[dict[str, pd.DataFrame], tuple[str, str], int | None]:
     """Return raw frames per split, the (text, label) column names, and a default top-k."""
+    if not _is_local(source):
+        for name, value in (("format", format), ("header", header)):
+            if value is not None:
+                raise ParameterError(f"The {name!r} parameter of {_FUNC} applies to local files "
+                                     f"only. Got {name}={value!r} with source={source!r} instead. "
+                                     f"Fix: leave {name}=None.")
     if source.startswith("builtin:"):
         frames, default_text, default_label, top_k = _read_builtin(source[len("builtin:"):])
     elif source.startswith("hf:"):
         frames, default_text, default_label, top_k = _read_hub(source[len("hf:"):], source)
     else:
-        frames, default_text, default_label, top_k = _read_local(source), "text", "label", None
+        columns = (text_column or "text", label_column or "label")
+        frames = _read_local(source, format=format, header=header, columns=columns)
+        (default_text, default_label), top_k = _local_defaults(frames["train"], text_column,
+                                                               label_column, source), None
     return frames, (text_column or default_text, label_column or default_label), top_k
+
+
+def _is_local(source: str) -> bool:
+    return not source.startswith(("builtin:", "hf:"))
+
+
+def _local_defaults(train: pd.DataFrame, text_column: str | None, label_column: str | None,
+                    source: str) -> tuple[str, str]:
+    """``text``/``label``; for a headerless two-column file, its first and second column."""
+    if train.attrs.get("header", True) or list(train.columns) != ["0", "1"]:
+        return "text", "label"
+    if text_column is None and label_column is None:
+        n_rows, distinct = len(train), train.nunique()
+        if distinct["1"] > n_rows / 2 >= distinct["0"]:
+            raise DataError(f"The file {source!r} has no header, so text_column defaults to its "
+                            f"first column ('0') and label_column to its second ('1'), but column "
+                            f"'1' looks like text ({distinct['1']} distinct values in {n_rows} rows) "
+                            f"and column '0' like labels ({distinct['0']}). "
+                            f"Fix: pass text_column='1' and label_column='0'.")
+    return "0", "1"
 
 
 # --------------------------------------------------------------------------- builtins
@@ -125,30 +155,39 @@ def _hub_frames(hub: datasets.DatasetDict, source: str) -> dict[str, pd.DataFram
 
 # --------------------------------------------------------------------------- local paths
 
-def _read_local(source: str) -> dict[str, pd.DataFrame]:
+def _read_local(source: str, *, format: str | None, header: bool | None,
+                columns: tuple[str, str]) -> dict[str, pd.DataFrame]:
     path = Path(source).expanduser()
     if path.is_dir():
-        return _read_directory(path)
+        return _read_directory(path, format=format, header=header, columns=columns)
     if path.is_file():
-        return {"train": _read_file(path)}
+        return {"train": _read_file(path, format=format, header=header, columns=columns)}
     prefix = _PREFIX.match(source)
     if prefix:
         raise DataError(f"The 'source' parameter of {_FUNC} has an unknown prefix "
                         f"{prefix.group(1) + ':'!r}. Got {source!r} instead. Fix: use 'builtin:<name>' "
                         f"({', '.join(BUILTINS)}), 'hf:<id>[:<config>]', or a local path.")
+    where = "" if path.is_absolute() else (f"; a relative path resolves against the current "
+                                           f"working directory, {Path.cwd()}")
     raise DataError(f"The 'source' parameter of {_FUNC} must be an existing file or folder. "
-                    f"Got {source!r} instead (looked for {path.resolve()}). "
-                    f"Fix: check the path, or drop the file into data/.")
+                    f"Got {source!r} instead: nothing at {path.resolve()}{where}. "
+                    f"Fix: check the spelling, or pass an absolute path.")
 
 
-def _read_directory(path: Path) -> dict[str, pd.DataFrame]:
-    """Split files (train.csv, test.csv, ...), split folders of class folders, or class folders."""
-    split_files = {_SPLIT_ALIASES[f.stem.lower()]: f for f in sorted(path.iterdir())
-                   if f.is_file() and f.stem.lower() in _SPLIT_ALIASES
-                   and f.suffix.lower() in FILE_FORMATS}
+def _read_directory(path: Path, *, format: str | None, header: bool | None,
+                    columns: tuple[str, str]) -> dict[str, pd.DataFrame]:
+    """Split files (train.csv, test.csv.gz, ...), split folders of class folders, or class folders.
+
+    A split file is named for its split (an alias such as ``dev`` counts) and has a known
+    extension, or any extension when ``format`` says how to read it.
+    """
+    split_files = {_SPLIT_ALIASES[_stem(f)]: f for f in sorted(path.iterdir())
+                   if f.is_file() and _stem(f) in _SPLIT_ALIASES
+                   and (format is not None or _extension(f) in FILE_FORMATS)}
     folders = [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     if split_files:
-        frames = {split: _read_file(f) for split, f in split_files.items()}
+        frames = {split: _read_file(f, format=format, header=header, columns=columns)
+                  for split, f in split_files.items()}
     elif folders and all(d.name.lower() in _SPLIT_ALIASES for d in folders):
         frames = {_SPLIT_ALIASES[d.name.lower()]: _read_class_folders(d) for d in folders}
     else:

@@ -45,13 +45,14 @@ def _select_columns(frames: dict[str, pd.DataFrame], text_column: str, label_col
     for split, frame in frames.items():
         if frame.empty and len(frame.columns) == 0:
             raise DataError(f"The data set {source!r} has no rows in its {split} split (0 rows). "
-                            f"Fix: use a file with a header and at least two classes of examples.")
+                            f"Fix: use a file with at least two classes of examples.")
         for parameter, column in (("text_column", text_column), ("label_column", label_column)):
             if column not in frame.columns:
                 present = ", ".join(repr(str(c)) for c in frame.columns)
+                why, fix = _header_hint(frame)
                 raise DataError(f"The {parameter!r} parameter of {_FUNC} must name a column of "
-                                f"{source!r}. Got {column!r} instead; the columns are {present}. "
-                                f"Fix: pass {parameter}=<one of them>.")
+                                f"{source!r}. Got {column!r} instead; the columns are {present}"
+                                f"{why}. Fix: pass {parameter}=<one of them>{fix}.")
         selected[split] = pd.DataFrame({"text": frame[text_column].to_numpy(dtype=object),
                                         "label": frame[label_column].to_numpy(dtype=object)})
     total = sum(len(frame) for frame in selected.values())
@@ -59,6 +60,16 @@ def _select_columns(frames: dict[str, pd.DataFrame], text_column: str, label_col
         raise DataError(f"The data set {source!r} has no rows (only a header). "
                         f"Fix: add examples, at least two classes.")
     return selected
+
+
+def _header_hint(frame: pd.DataFrame) -> tuple[str, str]:
+    """What a CSV/TSV reader decided about the header, for a missing-column message."""
+    if not frame.attrs.get("header_detected"):
+        return "", ""
+    if frame.attrs["header"]:
+        return " (its first row was taken for the header)", ", or header=False if that row is data"
+    return (" (it has no header, detected from its first row, so columns are numbered from 0)",
+            ", or header=True if its first row names the columns")
 
 
 def _drop_missing(frames: dict[str, pd.DataFrame], text_column: str,
@@ -85,7 +96,11 @@ def _drop_rows(frames: dict[str, pd.DataFrame], is_bad, what: str, total: int,
 
 
 def _as_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """Texts and labels as str; whole-number float labels (1.0 from a column with gaps) as '1'."""
+    """Texts and labels as str; CSV/TSV cells are strings already, kept as written.
+
+    Float labels that are all whole numbers (a typed numeric column with gaps: JSON or Parquet
+    ``2``/``null`` read by pandas as ``2.0``/``NaN``) are named ``'2'``, as the file wrote them.
+    """
     labels = frame["label"]
     if all(isinstance(v, float) and v.is_integer() for v in labels):
         labels = labels.astype("int64")
