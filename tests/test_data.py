@@ -314,6 +314,32 @@ def test_split_too_small_for_the_classes(tmp_path):
         load_dataset(write(frame, tmp_path / "small.csv"))
 
 
+def test_max_examples_keeps_a_row_of_a_rare_class_in_every_split(tmp_path):
+    from workbench.data.splits import _stratified_pick
+
+    for split, n in (("train", 60), ("validation", 30), ("test", 30)):
+        texts = [f"{split} common {i}" for i in range(n)] + [f"{split} rare {i}" for i in range(2)]
+        write(pd.DataFrame({"text": texts, "label": ["common"] * n + ["rare"] * 2}),
+              tmp_path / f"{split}.csv")
+    raw = pd.read_csv(tmp_path / "train.csv")["label"].to_numpy()
+    assert "rare" not in set(raw[_stratified_pick(raw, 10, 0)])  # what plain stratified rounding does
+    dsd = load_dataset(str(tmp_path), max_examples=10)
+    for split, ds in dsd.items():
+        names = [ds.features["label"].names[code] for code in ds["label"]]
+        assert (len(names), names.count("rare")) == (10, 1), split
+        assert all(text.startswith(f"{split} {name} ") for text, name in zip(ds["text"], names))
+    assert dataset_info(load_dataset(str(tmp_path), max_examples=10))["hash"] == dataset_info(dsd)["hash"]
+
+
+def test_max_examples_below_the_number_of_classes(tmp_path):
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(30)], "label": list("abc") * 10})
+    with pytest.raises(DataError, match=r"^The 'max_examples' parameter of load_dataset must be at "
+                                        r"least the number of classes of the train split \(3\), so "
+                                        r"that every class keeps an example\. Got 2 instead\. Fix: "
+                                        r"raise max_examples to 3 or more"):
+        load_dataset(write(frame, tmp_path / "abc.csv"), max_examples=2)
+
+
 @pytest.mark.parametrize("value", [0, 1, -0.1, 1.5, "0.1", float("nan")])
 def test_validation_size_outside_open_unit_interval(tiny_csv, value):
     with pytest.raises(ParameterError, match=r"'validation_size' parameter of load_dataset must be a "

@@ -70,7 +70,10 @@ def load_dataset(source: str = "builtin:fine_foods", *, text_column: str | int |
         number in a column of numbers (a label does this, a column name does not); otherwise it
         is a header.
     max_examples : int, optional
-        Cap on the rows of EACH split (stratified, seeded subsample); ``None`` keeps all.
+        Cap on the rows of EACH split (stratified, seeded subsample); ``None`` keeps all. Every
+        class a split holds keeps at least one row (a rare class the stratified rounding would
+        drop takes a row from the largest class), so the cap must be at least the number of
+        classes.
     validation_size, test_size : float
         Fractions in (0, 1) carved for the splits a source lacks; their sum must stay below 1.
     top_k_classes : int, optional
@@ -108,7 +111,8 @@ def load_dataset(source: str = "builtin:fine_foods", *, text_column: str | int |
                               seed=seed)
     check_labels_seen(frames)
     if max_examples is not None:
-        frames = {split: _subsample(frame, max_examples, seed) for split, frame in frames.items()}
+        frames = {split: _subsample(frame, max_examples, seed, split=split)
+                  for split, frame in frames.items()}
     meta = {"source": source, "text_column": columns[0], "label_column": columns[1]}
     return _to_dataset_dict(frames, names, meta)
 

@@ -180,11 +180,39 @@ def _stratified_pick(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(picked)
 
 
-def _subsample(frame: pd.DataFrame, max_examples: int, seed: int) -> pd.DataFrame:
-    """At most ``max_examples`` rows, class fractions kept, order kept."""
+def _subsample(frame: pd.DataFrame, max_examples: int, seed: int, *,
+               split: str = "train") -> pd.DataFrame:
+    """At most ``max_examples`` rows, class fractions kept, every class kept, order kept."""
     if len(frame) <= max_examples:
         return frame
-    return frame.iloc[_stratified_pick(frame["label"].to_numpy(), max_examples, seed)].reset_index(drop=True)
+    labels = frame["label"].to_numpy()
+    n_classes = len(set(labels))
+    if max_examples < n_classes:
+        raise DataError(f"The 'max_examples' parameter of {_FUNC} must be at least the number of "
+                        f"classes of the {split} split ({n_classes}), so that every class keeps an "
+                        f"example. Got {max_examples} instead. Fix: raise max_examples to "
+                        f"{n_classes} or more, or keep fewer classes with top_k_classes.")
+    picked = _keep_every_class(labels, _stratified_pick(labels, max_examples, seed), seed)
+    return frame.iloc[picked].reset_index(drop=True)
+
+
+def _keep_every_class(labels: np.ndarray, picked: np.ndarray, seed: int) -> np.ndarray:
+    """``picked`` with one row of each class it lacks, in place of a row of its largest class.
+
+    Stratified rounding may give a class below ``1 / n`` of the rows no row at all; a model cannot
+    learn a class it never sees, so each such class swaps in one random row (seeded). When no
+    class is missing, ``picked`` comes back unchanged.
+    """
+    rng = np.random.default_rng(seed)
+    picked = list(picked)
+    for label in sorted(set(labels) - set(labels[picked])):
+        counts = pd.Series(labels[picked]).value_counts()
+        largest = max(counts.index, key=lambda name: (counts[name], name))
+        donors = [i for i in picked if labels[i] == largest]
+        picked.remove(donors[rng.integers(len(donors))])
+        candidates = np.flatnonzero(labels == label)
+        picked.append(int(candidates[rng.integers(len(candidates))]))
+    return np.sort(np.asarray(picked))
 
 
 def subsample(dsd: datasets.DatasetDict, *, split: str = "train", n: int, seed: int = 0) -> datasets.DatasetDict:
