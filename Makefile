@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 KERNEL := nlp-workbench
 PROFILE ?= default
 PYTEST_ARGS ?=
@@ -16,28 +17,32 @@ help:
 
 setup: $(STAMP)
 
-SETUP_SCRIPTS := scripts/setup_nltk_data.sh scripts/setup_postgres.sh scripts/setup_chromium.sh
-
-# Rebuilt whenever the pinned dependencies or the set-up scripts change.
-$(STAMP): pyproject.toml $(SETUP_SCRIPTS)
+# Rebuilt whenever the pinned dependencies or the set-up scripts change. Needs neither root nor apt:
+# WordNet is copied in when the machine has it, else the WordNet augmenters report `skipped`.
+$(STAMP): pyproject.toml scripts/setup_nltk_data.sh
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nlp-workbench needs Python 3.11 or newer (its pinned numpy, pandas and scipy do); got " + sys.version.split()[0] + ". Fix: make PYTHON=python3.11 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU wheel these machines carry (other versions download gigabytes).
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (nlp-workbench)" >/dev/null
-	# Offline resources and services the tests use, from Debian packages (each script is idempotent):
-	# WordNet for augmentation (copied into .venv/nltk_data), PostgreSQL for the multi-worker sweep
-	# tests, Chromium for the browser tests.
+	scripts/setup_nltk_data.sh --if-available $(VENV)
+	touch $(STAMP)
+
+# What the tests use besides, from Debian packages (root or sudo; each script is idempotent): WordNet
+# for augmentation (copied into .venv/nltk_data), PostgreSQL for the multi-worker sweep tests,
+# Chromium for the browser tests.
+$(TEST_STAMP): $(STAMP) scripts/setup_postgres.sh scripts/setup_chromium.sh scripts/apt_install.sh
 	scripts/setup_nltk_data.sh $(VENV)
 	scripts/setup_postgres.sh
 	scripts/setup_chromium.sh
-	touch $(STAMP)
+	touch $(TEST_STAMP)
 
 report: $(STAMP)
 	$(BIN)/workbench report --profile $(PROFILE)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lab: $(STAMP)

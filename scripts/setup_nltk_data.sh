@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Offline NLTK data for workbench.augmentation: WordNet 3.0 inside the virtualenv.
 #
-#   scripts/setup_nltk_data.sh [VENV]        (default: $VENV, else .venv)
+#   scripts/setup_nltk_data.sh [--if-available] [VENV]        (default: $VENV, else .venv)
+#
+# --if-available (what `make report` uses) never installs anything: it copies WordNet when the
+# machine has it and otherwise says how to get it and exits 0 (the WordNet augmenters are then
+# reported as skipped).
 #
 # nltk has no offline download, so WordNet comes from Debian's packages `wordnet-base` and
 # `wordnet-sense-index` (installed with apt-get when missing; needs root or sudo). Their database
@@ -13,6 +17,8 @@
 # nltk's POS tagger data is not needed: workbench tags with TextBlob's bundled lexicon tagger.
 set -euo pipefail
 
+if_available=0
+if [[ "${1:-}" == "--if-available" ]]; then if_available=1; shift; fi
 venv="${1:-${VENV:-.venv}}"
 target="$venv/nltk_data/corpora/wordnet"
 source_dir=/usr/share/wordnet
@@ -39,6 +45,11 @@ if complete; then
 fi
 
 if [[ ! -s "$source_dir/data.noun" || ! -s "$source_dir/index.sense" ]]; then
+    if [[ "$if_available" == 1 ]]; then
+        echo "setup_nltk_data: WordNet is not on this machine; the synonym and antonym augmenters will be" \
+             "skipped. Get it with: scripts/setup_nltk_data.sh $venv (installs Debian's ${packages[*]})"
+        exit 0
+    fi
     # shellcheck source=scripts/apt_install.sh
     source "$(dirname "$0")/apt_install.sh"
     apt_install setup_nltk_data "${packages[@]}"

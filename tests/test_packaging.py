@@ -32,3 +32,28 @@ def test_makefile_installs_the_pinned_torch_first():
     torch_pin = next(r for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
                      if r.startswith("torch=="))
     assert f"pip install --quiet {torch_pin}" in makefile
+
+
+def _recipe(makefile: str, target: str) -> str:
+    """The commands of one Makefile rule (the tab-indented lines after ``target:``)."""
+    lines = makefile.split(f"\n{target}:", 1)[1].splitlines()[1:]
+    return "\n".join(line for line in (lines[:next((i for i, l in enumerate(lines) if l and not l.startswith("\t")),
+                                                    len(lines))]))
+
+
+def test_make_report_needs_neither_root_nor_apt_and_make_test_installs_everything():
+    makefile = (ROOT / "Makefile").read_text()
+    report_setup = _recipe(makefile, "$(STAMP)")
+    assert "setup_postgres" not in report_setup and "setup_chromium" not in report_setup
+    assert "scripts/setup_nltk_data.sh --if-available" in report_setup  # copies WordNet if present, never apt
+    test_setup = _recipe(makefile, "$(TEST_STAMP)")
+    for script in ("setup_nltk_data.sh $(VENV)", "setup_postgres.sh", "setup_chromium.sh"):
+        assert f"scripts/{script}" in test_setup
+    assert re.search(r"^test: \$\(TEST_STAMP\)$", makefile, re.M) and re.search(r"^report: \$\(STAMP\)$", makefile, re.M)
+
+
+def test_readme_states_the_python_version_the_pins_need():
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert requires == ">=3.11"
+    assert "Python 3.11+" in (ROOT / "README.md").read_text()
+    assert "python=3.11" in (ROOT / "environment.yml").read_text()
