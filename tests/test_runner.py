@@ -213,3 +213,20 @@ def test_redact_folder_leaves_binary_files_alone(tmp_path):
     changed = redact_folder(tmp_path, roots=default_roots())
     assert changed == [tmp_path / "page.html"]
     assert b"secret" in (tmp_path / "study.db").read_bytes()
+
+
+# --- runs outside the runner -----------------------------------------------------------------
+
+@pytest.mark.notebook
+def test_plain_papermill_runs_write_their_sidecars_under_reports_not_beside_the_notebook(tmp_path, monkeypatch):
+    import papermill
+
+    monkeypatch.setenv("WORKBENCH_REPORTS", str(tmp_path / "reports"))
+    folder = notebooks(tmp_path / "nb", "echo")
+    monkeypatch.chdir(tmp_path)
+    papermill.execute_notebook(str(folder / "00_echo.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="nlp-workbench",
+                               progress_bar=False, parameters={"sizes": [3]})
+    summary = json.loads((tmp_path / "reports" / "interactive" / "echo" / "summary.json").read_text())
+    assert summary["params"]["sizes"] == [3]
+    assert sorted(p.name for p in folder.iterdir()) == ["00_echo.ipynb"]
+    assert not (tmp_path / "summary.json").exists()

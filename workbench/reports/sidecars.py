@@ -105,12 +105,17 @@ def record(output_dir: str | os.PathLike | None = None, *, summary: Mapping[str,
     return out
 
 
+REPORTS_VARIABLE = "WORKBENCH_REPORTS"
+
+
 def reports_root() -> Path:
-    """Where run folders go: the checkout's ``reports/``, or ``./reports`` for an installed package.
+    """Where run folders go: ``$WORKBENCH_REPORTS`` when set, else the checkout's ``reports/``, else ``./reports``.
 
     >>> reports_root().name
     'reports'
     """
+    if os.environ.get(REPORTS_VARIABLE):
+        return Path(os.environ[REPORTS_VARIABLE]).expanduser()
     return (_REPO_ROOT if (_REPO_ROOT / "pyproject.toml").exists() else Path.cwd()) / "reports"
 
 
