@@ -109,6 +109,10 @@ def test_headerless_label_first_says_to_swap_the_columns(tmp_path):
         load_dataset(lines(tmp_path / "label_first.csv", rows))
     dsd = load_dataset(lines(tmp_path / "label_first.csv", rows), text_column="1", label_column="0")
     assert all_rows(dsd) == dict(reviews(20))
+    # Naming one column of a headerless two-column file makes the other the other one.
+    for named in ({"text_column": "1"}, {"label_column": 0}):
+        again = load_dataset(lines(tmp_path / "label_first.csv", rows), **named)
+        assert dataset_info(again)["hash"] == dataset_info(dsd)["hash"], named
 
 
 def test_header_is_refused_for_files_without_rows_of_cells(tiny_frame, tmp_path):

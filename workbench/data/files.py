@@ -59,8 +59,8 @@ def _read_file(path: Path, *, format: str | None = None, header: bool | None = N
         raise ParameterError(f"The 'header' parameter of {_FUNC} applies to CSV and TSV files only. "
                              f"Got header={header!r} for {str(path)!r} (format {fmt!r}) instead. "
                              f"Fix: leave header=None.")
-    compression = "gzip" if _is_gzip(path) else None
     try:
+        compression = "gzip" if _is_gzip(path) else None
         if fmt in ("csv", "tsv"):
             return _read_delimited(path, fmt, header, columns, compression)
         if fmt == "parquet":

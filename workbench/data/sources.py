@@ -59,8 +59,9 @@ def _read_source(source: str, text_column: str | None, label_column: str | None,
     else:
         columns = (text_column or "text", label_column or "label")
         frames = _read_local(source, format=format, header=header, columns=columns)
-        (default_text, default_label), top_k = _local_defaults(frames["train"], text_column,
-                                                               label_column, source), None
+        default_text, default_label = _local_defaults(frames["train"], text_column, label_column,
+                                                      source)
+        top_k = None
     return frames, (text_column or default_text, label_column or default_label), top_k
 
 
@@ -70,9 +71,16 @@ def _is_local(source: str) -> bool:
 
 def _local_defaults(train: pd.DataFrame, text_column: str | None, label_column: str | None,
                     source: str) -> tuple[str, str]:
-    """``text``/``label``; for a headerless two-column file, its first and second column."""
+    """``text``/``label``; for a headerless two-column file, its first and second column.
+
+    Naming one column of such a file makes the other the default of the other parameter.
+    """
     if train.attrs.get("header", True) or list(train.columns) != ["0", "1"]:
         return "text", "label"
+    if text_column in ("0", "1"):
+        return text_column, "1" if text_column == "0" else "0"
+    if label_column in ("0", "1"):
+        return "1" if label_column == "0" else "0", label_column
     if text_column is None and label_column is None:
         n_rows, distinct = len(train), train.nunique()
         if distinct["1"] > n_rows / 2 >= distinct["0"]:
