@@ -235,6 +235,13 @@ def test_gzip_is_recognised_by_its_bytes_not_its_name(tiny_frame, tmp_path, refe
     assert dataset_info(load_dataset(str(tmp_path / "dump"), format="csv"))["hash"] == reference
 
 
+def test_corrupt_gzip_is_a_parse_error(tmp_path):
+    (tmp_path / "broken.csv.gz").write_bytes(b"\x1f\x8b" + b"not really gzip")
+    with pytest.raises(DataError, match=r"^Cannot parse .*broken\.csv\.gz' as csv: .*Fix: check the "
+                                        r"file's format \(format='csv'\)\.$"):
+        load_dataset(str(tmp_path / "broken.csv.gz"))
+
+
 def test_gzipped_split_files_in_a_folder(tiny_frame, tmp_path):
     tiny_frame.to_csv(tmp_path / "train.csv.gz", index=False, compression="gzip")
     tiny_frame.iloc[[0, 39]].to_csv(tmp_path / "test.csv.gz", index=False, compression="gzip")

@@ -53,7 +53,7 @@ def load_dataset(source: str = "builtin:fine_foods", *, text_column: str | int |
         files and hub data sets). Labels become strings, the class names of a ``ClassLabel``.
         A CSV/TSV file without a header has its columns named by position: ``"0"``, ``"1"``, ...
         (an int ``0`` means ``"0"``); a headerless two-column file defaults to text = first
-        column, label = second.
+        column, label = second (naming one makes the other the other).
     format : str, optional
         How to read a local file: ``"csv"``, ``"tsv"``, ``"jsonl"``, ``"json"``, ``"parquet"`` or
         ``"txt"`` (case and a leading dot ignored); ``None`` goes by the extension. Needed for a
