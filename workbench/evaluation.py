@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from workbench._validation import check_choice, check_float, check_int, check_type
-from workbench.errors import DataError, ParameterError, ResourceUnavailableError
+from workbench.errors import DataError, ParameterError, ResourceUnavailableError, first_line
 
 __all__ = [
     "METRICS",
@@ -470,20 +470,26 @@ def hub_metric(name: str, y_true: Sequence[Any], y_pred: Sequence[Any], **comput
     {'accuracy': 1.0}
     """
     check_type("name", name, "hub_metric", str)
+    loaded = _load_hub_metric(name, "hub_metric")
+    return loaded.compute(references=list(y_true), predictions=list(y_pred), **compute_kwargs)
+
+
+def _load_hub_metric(name: str, func: str) -> Any:
+    """``evaluate.load(name)``, its failures turned into one-line ResourceUnavailableErrors naming ``func``
+    (the first line of evaluate's message is kept); shared with :func:`workbench.metrics.local_metric`."""
     try:
         import evaluate
     except ImportError:
         raise ResourceUnavailableError(
-            f"hub_metric({name!r}) needs the optional 'evaluate' package, which is not installed. "
+            f"{func}({name!r}) needs the optional 'evaluate' package, which is not installed. "
             "Install it with `pip install evaluate`, or use classification_metrics, which works offline.") from None
     try:
-        loaded = evaluate.load(name)
+        return evaluate.load(name)
     except Exception as error:  # evaluate raises many types (ConnectionError, FileNotFoundError, ...)
         raise ResourceUnavailableError(
-            f"hub_metric could not load the metric {name!r} from the Hugging Face hub "
-            f"({type(error).__name__}: {error}). Check the name and the network, or use "
+            f"{func} could not load the metric {name!r} from the Hugging Face hub "
+            f"({type(error).__name__}: {first_line(error)}). Check the name and the network, or use "
             "classification_metrics, which works offline.") from error
-    return loaded.compute(references=list(y_true), predictions=list(y_pred), **compute_kwargs)
 
 
 # --------------------------------------------------------------------------- latency and memory
