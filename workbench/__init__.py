@@ -56,6 +56,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "text": ("NORMALIZATIONS", "normalization_effects", "normalize_text", "normalize_texts",
              "vocabulary_size"),
     "training": ("TrainConfig", "TrainResult", "fine_tune", "plot_history", "predict_logits"),
+    "metrics": ("LOCAL_METRICS", "local_metric", "metric_path"),
+    "verdicts": ("ANSWERS", "COMPARISON_COLUMNS", "RULES", "VERDICT_KEYS", "answer_sentence", "choose_on_validation",
+                 "compare_predictions", "compare_seed_scores", "comparison_frame", "family_verdicts",
+                 "findings_markdown", "holm", "make_verdict", "minimum_detectable_effect", "rule_p_value"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
