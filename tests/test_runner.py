@@ -230,3 +230,26 @@ def test_plain_papermill_runs_write_their_sidecars_under_reports_not_beside_the_
     assert summary["params"]["sizes"] == [3]
     assert sorted(p.name for p in folder.iterdir()) == ["00_echo.ipynb"]
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_index_shows_the_answer_sentence_first_and_readable_details(tmp_path):
+    from workbench.reports.index import _write_index
+    from workbench.reports.runner import NotebookRun
+
+    verdict = {"question": "Does it pay off?", "answer": "pays off", "choice": "<script>x</script>",
+               "baseline": "fp32", "metric": "accuracy",
+               "effect": {"delta": 0.021, "rule": "superiority", "margin": 0.01, "decided_by": "example",
+                          "min_detectable": 0.02},
+               "ci95": [0.004, 0.038], "p_value": 0.01, "p_adjusted": 0.02, "n_comparisons": 2,
+               "selected_on": "validation", "reported_on": "test", "n_seeds": 1, "n_examples": 1000, "cost": {}}
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps({"verdict": verdict, "headline": ["strategies.tpe.best"],
+                                                     "strategies": {"tpe": {"best": 0.8}}}))
+    run = NotebookRun(name="nb", status="ok", seconds=1.0, folder=folder, ipynb=None, html=None,
+                      summary=folder / "summary.json", results=None)
+    page = _write_index(tmp_path, [run], profile="smoke").read_text()
+    row = page.split("<tbody>")[1]
+    assert row.index("pays off") < row.index('class="status ok"')  # the answer comes right after the name
+    assert "+2.1 points accuracy" in row and "<script>x" not in row and "&lt;script&gt;x" in row
+    assert "tpe best: <b>0.8</b>" in row and "strategies.tpe.best" not in row

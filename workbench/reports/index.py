@@ -64,9 +64,39 @@ def _headline_figures(summary: Mapping[str, Any], *, limit: int = 8) -> dict[str
     wanted = summary.get("headline")
     if isinstance(wanted, list) and wanted:
         return {key: leaves[key] for key in map(str, wanted) if key in leaves}
+    leaves.pop("verdict", None)
     numeric = {k: v for k, v in leaves.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return dict(list(numeric.items())[:limit])
+
+
+def figure_label(dotted: str) -> str:
+    """A dotted summary key as a reader's label: ``baselines.tfidf_logreg.accuracy`` -> ``tfidf logreg accuracy``.
+
+    The first part is dropped when there are three or more (it names the section, not the figure).
+
+    >>> figure_label("baselines.tfidf_logreg.accuracy"), figure_label("strategies.tpe_pruning.epochs_to_target")
+    ('tfidf logreg accuracy', 'tpe pruning epochs to target')
+    """
+    parts = dotted.split(".")
+    if len(parts) >= 3:
+        parts = parts[1:]
+    return " ".join(part.replace("_", " ") for part in parts)
+
+
+def _answer_html(summary: Mapping[str, Any]) -> str:
+    """The verdict's answer sentence (escaped by :func:`workbench.verdicts.answer_sentence`), or ''."""
+    verdict = summary.get("verdict")
+    if not isinstance(verdict, Mapping):
+        return ""
+    try:
+        from workbench.verdicts import answer_sentence
+
+        sentence = answer_sentence(verdict)
+    except Exception as error:  # a malformed verdict must not break the index of a whole run
+        return f'<span class="error">unreadable verdict ({html.escape(type(error).__name__)})</span>'
+    answer = html.escape(str(verdict.get("answer", "")))
+    return f'<span class="answer {answer.replace(" ", "-")}">{sentence}</span>'
 
 
 def _flatten(tree: Mapping[str, Any], *, max_depth: int, prefix: str = "") -> dict[str, Any]:
@@ -120,7 +150,8 @@ th, td { text-align: left; vertical-align: top; padding: .45rem .6rem; border-bo
 th { font-weight: 600; background: #f5f5f7; } td.num { text-align: right; white-space: nowrap; }
 .status { font-weight: 600; padding: .1rem .45rem; border-radius: .3rem; }
 .ok { color: #0a6b2d; background: #dff5e6; } .failed { color: #a11; background: #fde4e4; }
-.degraded { color: #8a5a00; background: #fff1d6; } .note { color: #666; font-size: .9em; margin-top: .3rem; }
+.degraded { color: #8a5a00; background: #fff1d6; }
+.answer { font-weight: 500; } .answer.pays-off { color: #0a6b2d; } .answer.costs-accuracy { color: #a11; } .note { color: #666; font-size: .9em; margin-top: .3rem; }
 .error { color: #a11; font-size: .9em; margin-top: .3rem; }
 ul.figures { list-style: none; margin: 0; padding: 0; } ul.figures li { white-space: nowrap; }
 .files a { margin-right: .6rem; } code { font-size: .9em; }
@@ -133,7 +164,7 @@ def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interr
     rows = []
     for run in runs:
         summary = _read_summary(run.summary)
-        figures = "".join(f"<li>{esc(key)}: <b>{esc(_format_value(value))}</b></li>"
+        figures = "".join(f"<li>{esc(figure_label(key))}: <b>{esc(_format_value(value))}</b></li>"
                           for key, value in _headline_figures(summary).items())
         links = " ".join(
             f'<a href="{esc(quote(_relative(path, run_dir)))}">{label}</a>'
@@ -145,7 +176,7 @@ def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interr
             notes.append('<div class="note">timed while other notebooks shared the cores (--parallel-timing)</div>')
         label = f"degraded: {'; '.join(run.detail)}" if run.status == "degraded" and run.detail else run.status
         rows.append(
-            f"<tr><td><b>{esc(run.name)}</b></td>"
+            f"<tr><td><b>{esc(run.name)}</b></td><td>{_answer_html(summary)}</td>"
             f'<td><span class="status {esc(run.status)}">{esc(label)}</span>{"".join(notes)}</td>'
             f'<td class="num">{run.seconds:.1f} s</td>'
             f"<td><code>{esc(_dataset_text(summary))}</code></td>"
@@ -168,8 +199,8 @@ def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interr
 {datetime.now().strftime("%Y-%m-%d %H:%M")}</p>
 {banner}
 <table>
-<thead><tr><th>Notebook</th><th>Status</th><th>Duration</th><th>Data</th>
-<th>Headline figures</th><th>Files</th></tr></thead>
+<thead><tr><th>Notebook</th><th>Answer</th><th>Status</th><th>Duration</th><th>Data</th>
+<th>Details</th><th>Files</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody>
