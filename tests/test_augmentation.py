@@ -299,8 +299,8 @@ def test_back_translation_with_tiny_translators_returns_text(tiny_translators):
                             progress=False)
     assert (frame["status"] == "ok").all()
     assert all(isinstance(v, str) and v and v != s for v, s in zip(frame["augmented"], frame["source"]))
-    again = aug.augment(TEXTS[:2], "back_translation", model=tiny_translators, progress=False)
-    assert frame["augmented"].tolist() == again["augmented"].tolist()
+    again = aug.augment(TEXTS[:2], "back_translation", model=tiny_translators.split(","), progress=False)
+    assert frame["augmented"].tolist() == again["augmented"].tolist()  # a list of two names is the same pair
 
 
 # --------------------------------------------------------------------------- metrics
@@ -368,7 +368,7 @@ def test_compare_augmenters_measures_each_recipe_and_the_originals(tiny_dataset)
     assert deleted.prediction_agreement == pytest.approx(1 - flips.mean())
     assert deleted.distinct_2 == pytest.approx(
         aug.distinct_n(result.augmented.query("recipe == 'word_delete'").augmented.tolist(), 2))
-    assert wide.loc["contextual", "status"] == "failed"
+    assert wide.loc["contextual", "status"] == "skipped"  # no model given: an optional resource, not a failure
     assert "masked language model" in wide.loc["contextual", "reason"]
     assert len(result.augmented) == 2 * 2 * len(texts)  # two working recipes, two variants each
 
@@ -407,13 +407,76 @@ def test_downstream_ablation_rows_and_statistics(tiny_dataset):
                                "augmented_mean", "gain", "ci95", "p_value"}
 
 
-def test_downstream_ablation_reports_a_failing_recipe_and_goes_on(tiny_dataset):
+def test_downstream_ablation_skips_a_recipe_without_its_model_and_goes_on(tiny_dataset):
     result = aug.downstream_ablation(tiny_dataset, recipes="contextual,word_swap", train_sizes="full",
                                      n_augs="1", seeds=[0], n_resamples=50, progress=False)
     table = result.table.set_index("augmenter")
-    assert table.loc["contextual", "status"] == "failed"
+    assert table.loc["contextual", "status"] == "skipped"
     assert "masked language model" in table.loc["contextual", "reason"]
     assert table.loc["word_swap", "status"] == "ok"
+
+
+def test_missing_wordnet_skips_its_recipes_with_the_set_up_command(tiny_dataset, tmp_path):
+    from workbench.reports import check_outcomes
+
+    texts, labels = list(tiny_dataset["test"]["text"]), list(tiny_dataset["test"]["label"])
+    comparison = aug.compare_augmenters(texts, labels, recipes=["word_swap", "synonym", "eda"], embedder=_unit,
+                                        nltk_data=tmp_path, progress=False)  # an empty folder: no WordNet there
+    wide = aug.quality_wide(comparison.quality).drop(index="original")
+    assert wide["status"].to_dict() == {"word_swap": "ok", "synonym": "skipped", "eda": "skipped"}
+    assert wide.loc["synonym", "reason"].count("scripts/setup_nltk_data.sh .venv") == 1
+    outcome = check_outcomes(wide.reset_index(), what="augmenters", label_columns=["augmenter"])
+    assert (outcome.status, outcome.n_ok, outcome.n_failed, outcome.n_skipped) == ("ok", 1, 0, 2)
+
+    ablation = aug.downstream_ablation(tiny_dataset, recipes=["synonym", "word_swap"], train_sizes=[8, 0],
+                                       n_augs=[1], seeds=[0, 1], n_resamples=50, nltk_data=tmp_path,
+                                       progress=False)
+    runs = ablation.runs.set_index("augmenter")
+    assert (runs.loc["synonym", "status"] == "skipped").all() and (runs.loc["word_swap", "status"] == "ok").all()
+    assert runs.loc["synonym", "reason"].str.contains("scripts/setup_nltk_data.sh .venv", regex=False).all()
+    assert ablation.table.set_index("augmenter").loc["synonym", "status"].tolist() == ["skipped", "skipped"]
+    outcome = check_outcomes(ablation.runs, what="ablation trainings", label_columns=["augmenter", "seed"])
+    assert (outcome.status, outcome.n_failed, outcome.n_skipped) == ("ok", 0, 4)
+
+
+def test_every_recipe_skipped_is_a_failed_experiment(tiny_dataset, tmp_path):
+    from workbench.errors import ExperimentFailedError
+    from workbench.reports import check_outcomes
+
+    ablation = aug.downstream_ablation(tiny_dataset, recipes=["synonym"], train_sizes=[0], n_augs=[1], seeds=[0],
+                                       n_resamples=50, nltk_data=tmp_path, progress=False)
+    with pytest.raises(ExperimentFailedError, match=r"all 1 skipped\): .*setup_nltk_data\.sh"):
+        check_outcomes(ablation.runs, what="ablation trainings")
+
+
+def test_a_fit_that_raises_is_a_failed_row_not_a_crash(tiny_dataset, monkeypatch):
+    from workbench.errors import ExperimentFailedError
+    from workbench.reports import check_outcomes
+
+    def broken_fit(train_texts, *args):
+        if len(train_texts) > 24:  # augmented training sets only: the baselines still fit
+            raise RuntimeError("injected fit failure\nwith a traceback-like second line")
+        return real_fit(train_texts, *args)
+
+    real_fit = aug._fit_and_score
+    monkeypatch.setattr(aug, "_fit_and_score", broken_fit)
+    result = aug.downstream_ablation(tiny_dataset, recipes="word_swap", train_sizes=[8, 0], n_augs=[1],
+                                     seeds=[0], n_resamples=50, progress=False)
+    runs = result.runs.set_index("train_size")
+    assert runs.loc[8, "status"] == "ok" and runs.loc[24, "status"] == "failed"
+    assert runs.loc[24, "reason"] == "RuntimeError: injected fit failure"
+    assert result.table.set_index("train_size").loc[24, "status"] == "failed"
+    outcome = check_outcomes(result.runs, what="ablation trainings", label_columns=["train_size"])
+    assert (outcome.status, outcome.failed) == ("degraded", (("24", "RuntimeError: injected fit failure"),))
+
+    def no_fits(*args):
+        raise RuntimeError("no fits")
+
+    monkeypatch.setattr(aug, "_fit_and_score", no_fits)
+    everything = aug.downstream_ablation(tiny_dataset, recipes="word_swap", train_sizes=[8], n_augs=[1],
+                                         seeds=[0], n_resamples=50, progress=False)
+    with pytest.raises(ExperimentFailedError, match="No ablation trainings succeeded .*RuntimeError: no fits"):
+        check_outcomes(everything.runs, what="ablation trainings")
 
 
 @pytest.mark.parametrize("kwargs, match", [

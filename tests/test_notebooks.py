@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -12,8 +13,8 @@ import pytest
 from workbench.reports import list_notebooks, run_report
 
 NOTEBOOKS = list_notebooks()
-COMMON_PARAMETERS = {"dataset": "str", "text_column": "str", "label_column": "str", "seed": "int",
-                     "profile": "str", "output_dir": "str"}
+COMMON_PARAMETERS = {"dataset": "str", "text_column": "Optional[str]", "label_column": "Optional[str]", "seed": "int",
+                     "profile": "str", "output_dir": "Optional[str]"}
 
 
 def _parameters_cell(path: Path):
@@ -54,6 +55,16 @@ def test_notebook_runs_with_the_smoke_profile(name, tmp_path):
     summary = json.loads((folder / "summary.json").read_text())
     assert {"params", "environment", "dataset"} <= set(summary)
     assert summary["params"]["profile"] == "smoke"
+    # Every core experiment ran in full, and every headline figure exists.
+    assert summary["run_status"]["status"] == "ok", summary["run_status"]["outcomes"]
+    assert summary["run_status"]["missing_headline"] == []
+    # The recorded parameters are the declared ones, read from the run (defaults here, but for the two the
+    # runner sets; output_dir is made relative by the runner, so only its presence is checked).
+    declared = papermill.inspect_notebook(str(NOTEBOOKS[name]))
+    assert set(summary["params"]) == set(declared)
+    assert isinstance(summary["params"]["output_dir"], str)
+    defaults = {k: ast.literal_eval(p["default"]) for k, p in declared.items() if k not in ("profile", "output_dir")}
+    assert {k: summary["params"][k] for k in defaults} == defaults
     assert (folder / "results.csv").stat().st_size > 0
     assert (folder / f"{name}.html").exists() and (tmp_path / "run" / "index.html").exists()
     # A shared report must not show where it was made (user names sit in home folders).

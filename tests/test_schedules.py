@@ -403,6 +403,9 @@ def test_a_failing_run_is_reported_and_the_others_go_on(monkeypatch):
     assert runs.loc["fails", "status"] == "failed" and runs.loc["fails", "reason"] == "out of memory"
     assert runs.loc["works", "status"] == "ok" and runs.loc["works", "steps"] == 2
     assert result.summary.set_index("schedule").loc["fails", "n_failed"] == 1
+    # The failed run logged nothing, and the curves of the others still plot (numeric values, no empty run).
+    assert result.history["value"].dtype == float and "fails" not in set(result.history["schedule"])
+    assert plot_comparison_curves(result.history, band="minmax").axes
 
 
 @pytest.mark.parametrize("schedules, kwargs, match", [

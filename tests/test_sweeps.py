@@ -350,6 +350,28 @@ def test_compare_strategies_gives_every_strategy_the_same_budget(fine_foods):
     assert all(s["best_value"] <= summary["grid"]["best_value"] + 1e-12 for s in summary.values())
 
 
+def test_failed_trials_keep_their_reason_and_a_zero_budget_is_refused(fine_foods, monkeypatch):
+    from sklearn.neural_network import MLPClassifier
+
+    from workbench.errors import ExperimentFailedError
+    from workbench.reports import check_outcomes
+
+    objective = MLPObjective(fine_foods, default_space("mlp", "smoke", grid=True), epochs=1, max_features=300)
+    with pytest.raises(ParameterError, match=r"'n_trials' parameter of compare_strategies must be an int >= 1"):
+        compare_strategies(objective, n_trials=0, progress=False)
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("injected training failure\nsecond line")
+
+    monkeypatch.setattr(MLPClassifier, "partial_fit", broken)
+    frame = compare_strategies(objective, strategies={"random": ("random", "none")}, n_trials=2, progress=False)
+    assert set(frame["state"]) == {"fail"}
+    assert set(frame["reason"]) == {"RuntimeError: injected training failure"}
+    with pytest.raises(ExperimentFailedError, match="No trials succeeded .*random / 0: RuntimeError: injected"):
+        check_outcomes(frame, what="trials", label_columns=["strategy", "number"], status_column="state",
+                       ok_values=("complete", "pruned"))
+
+
 def test_strategy_summary_known_answer():
     frame = pd.DataFrame({
         "strategy": ["grid"] * 3 + ["fast"] * 3,

@@ -368,9 +368,10 @@ def make_augmenter(recipe: str, *, alpha: float = 0.1, model: str | None = None,
         One of :data:`RECIPES`.
     alpha : float
         Strength in [0, 1]; 0 leaves texts unchanged.
-    model : str, optional
+    model : str or sequence of str, optional
         ``contextual``: a masked language model (local folder or hub id; BERT, DistilBERT, RoBERTa).
-        ``back_translation``: two seq2seq models ``"to_pivot,from_pivot"`` (e.g. two Marian models).
+        ``back_translation``: two seq2seq models ``["to_pivot", "from_pivot"]`` (e.g. two Marian
+        models; the string ``"to_pivot,from_pivot"`` works too).
     nltk_data : path, optional
         Folder holding ``corpora/wordnet``; default nltk's search path (the set-up script fills
         ``<venv>/nltk_data``).
@@ -393,8 +394,7 @@ def make_augmenter(recipe: str, *, alpha: float = 0.1, model: str | None = None,
     check_choice("recipe", recipe, func, RECIPES)
     check_float("alpha", alpha, func, low=0.0, high=1.0,
                 fix="alpha is the fraction of words changed; EDA uses 0.05 to 0.3.")
-    if model is not None:
-        check_type("model", model, func, str)
+    model = _model_spec(model, func)
     return _build(recipe, float(alpha), model, None if nltk_data is None else str(nltk_data),
                   None if vectors is None else str(vectors))
 
@@ -430,6 +430,16 @@ def _build(recipe: str, alpha: float, model: str | None, nltk_data: str | None, 
         return ext.AntonymAug(reader=reader, **word)
     return ext.EDA([ext.SynonymAug(reader=reader, **word), ext.SynonymInsertAug(reader=reader, **word),
                     ext.naw.RandomWordAug(action="swap", **word), ext.naw.RandomWordAug(action="delete", **word)])
+
+
+def _model_spec(model: str | Sequence[str] | None, func: str) -> str | None:
+    """``model`` as one string (a list of two translation models becomes ``"to_pivot,from_pivot"``)."""
+    if model is None or isinstance(model, str):
+        return model
+    check_type("model", model, func, (list, tuple), fix="Give a model name, or a list of two for back_translation.")
+    for name in model:
+        check_type("model", name, func, str)
+    return ",".join(model)
 
 
 _MASKED_LM_TYPES = {"bert": "bert", "distilbert": "distilbert", "roberta": "roberta", "xlm-roberta": "roberta",
@@ -752,6 +762,7 @@ def augment(texts: Sequence[str], recipe: str = "eda", *, alpha: float = 0.1, n_
     texts = _check_texts(texts, _FUNC)
     check_type("recipe", recipe, _FUNC, str)
     check_choice("recipe", recipe, _FUNC, RECIPES)
+    model = _model_spec(model, _FUNC)
     check_float("alpha", alpha, _FUNC, low=0.0, high=1.0, fix="alpha is the fraction of words changed; "
                                                                 "EDA uses 0.05 to 0.3.")
     check_int("n_aug", n_aug, _FUNC, low=1, fix="Ask for at least one variant per text.")
@@ -954,8 +965,8 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
                        alpha: float = 0.1, n_aug: int = 1, seed: int = 0, n_jobs: int = 1,
                        classifier: Any = None, embedder: Callable[[list[str]], np.ndarray] | None = None,
                        self_bleu_texts: int = 50, max_length: int = 128, progress: bool = True,
-                       model: str | None = None,
-                       translation_models: str | None = None, nltk_data: str | os.PathLike | None = None,
+                       model: str | None = None, translation_models: str | Sequence[str] | None = None,
+                       nltk_data: str | os.PathLike | None = None,
                        vectors: str | os.PathLike | None = None) -> AugmentationComparison:
     """Augment ``texts`` with each recipe and measure the result.
 
@@ -975,8 +986,11 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
     ``setup_seconds``        building the augmenter (loading WordNet, GloVe or a model; nlpaug's own
                              import is done before timing)
 
-    A recipe that cannot run (a missing resource, no model given) gets ``status = "failed"`` and
-    the reason in every row, and the others go on.
+    A recipe whose optional resource is missing (WordNet, GloVe, a model: none given or none
+    reachable) gets ``status = "skipped"`` and a reason saying how to get it; one that breaks
+    otherwise, or whose every variant failed, gets ``status = "failed"`` and the reason. The other
+    recipes go on. Metrics use the variants that were made; a text whose augmentation failed (it
+    keeps its source) is left out, and the row's reason says how many were.
 
     Parameters
     ----------
@@ -997,8 +1011,8 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
         Tokens per text for the default embedder.
     model : str, optional
         Masked language model of the ``contextual`` recipe.
-    translation_models : str, optional
-        ``"to_pivot,from_pivot"`` for ``back_translation``.
+    translation_models : sequence of two str, optional
+        ``["to_pivot", "from_pivot"]`` for ``back_translation`` (or ``"to_pivot,from_pivot"``).
     nltk_data, vectors
         As in :func:`make_augmenter`.
 
@@ -1025,7 +1039,7 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
     embed = embedder or (lambda batch: sentence_embeddings(batch, max_length=max_length))
     if any(recipe not in MODEL_RECIPES for recipe in recipes):
         _nlpaug()  # importing nlpaug (and torch) is no augmenter's setup cost
-    frames, measured = [], {}
+    frames, measured, broken = [], {}, {}
     for recipe in progress_bar(recipes, desc="augmenters", unit="recipe", disable=not progress):
         resource = translation_models if recipe == "back_translation" else model
         try:
@@ -1038,7 +1052,7 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
             measured[recipe] = (frame, setup, len(frame) / (time.perf_counter() - start))
             frames.append(frame)
         except Exception as exc:  # reported in the table; the other recipes go on
-            measured[recipe] = f"{type(exc).__name__}: {first_line(exc)}"
+            broken[recipe] = _outcome_of(exc)
     augmented = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(AUGMENT_COLUMNS))
     vectors_of = _embed_unique(texts + augmented["augmented"].tolist(), embed)
     source_vectors = np.stack([vectors_of[t] for t in texts])
@@ -1052,13 +1066,30 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
     rows = _quality_rows(ORIGINAL, texts, texts, np.arange(len(texts)), speed=float("nan"), setup=float("nan"),
                          **context)
     for recipe in recipes:
-        if isinstance(measured[recipe], str):
-            rows += [(recipe, metric, float("nan"), "failed", measured[recipe]) for metric in QUALITY_METRICS]
+        if recipe in broken:
+            status, reason = broken[recipe]
+            rows += [(recipe, metric, float("nan"), status, reason) for metric in QUALITY_METRICS]
             continue
         frame, setup, speed = measured[recipe]
-        rows += _quality_rows(recipe, frame["source"].tolist(), frame["augmented"].tolist(),
-                              frame["text_id"].to_numpy(), speed=speed, setup=setup, **context)
+        made = frame[frame["status"] == "ok"]
+        if made.empty:
+            reason = f"every variant failed: {frame['reason'].iloc[0]}"
+            rows += [(recipe, metric, float("nan"), "failed", reason) for metric in QUALITY_METRICS]
+            continue
+        note = None if len(made) == len(frame) else (
+            f"{len(frame) - len(made)} of {len(frame)} variants failed and are left out: "
+            f"{frame.loc[frame['status'] != 'ok', 'reason'].iloc[0]}")
+        rows += [row[:4] + (note,) for row in _quality_rows(
+            recipe, made["source"].tolist(), made["augmented"].tolist(), made["text_id"].to_numpy(), speed=speed,
+            setup=setup, **context)]
     return AugmentationComparison(pd.DataFrame(rows, columns=list(QUALITY_COLUMNS)), augmented)
+
+
+def _outcome_of(error: Exception) -> tuple[str, str]:
+    """``("skipped", how to get it)`` for a missing optional resource, else ``("failed", what broke)``."""
+    if isinstance(error, ResourceUnavailableError):
+        return "skipped", first_line(error)  # its message names the fix (a command or a parameter)
+    return "failed", f"{type(error).__name__}: {first_line(error)}"
 
 
 def _embed_unique(texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> dict[str, np.ndarray]:
@@ -1189,7 +1220,8 @@ def downstream_ablation(dataset: Any, *, recipes: str | Sequence[str] = ("eda",)
                         train_sizes: str | Sequence[int | str] = (250, 500, 1000, "full"),
                         alphas: str | Sequence[float] = (0.1,), n_augs: str | Sequence[int] = (4,),
                         seeds: Sequence[int] = (0, 1, 2), n_jobs: int = 1, n_resamples: int = 1000,
-                        progress: bool = True, model: str | None = None, translation_models: str | None = None,
+                        progress: bool = True, model: str | None = None,
+                        translation_models: str | Sequence[str] | None = None,
                         nltk_data: str | os.PathLike | None = None,
                         vectors: str | os.PathLike | None = None) -> AblationResult:
     """Does augmentation help a classifier, by training-set size? The EDA protocol (Wei & Zou 2019).
@@ -1231,6 +1263,9 @@ def downstream_ablation(dataset: Any, *, recipes: str | Sequence[str] = ("eda",)
     Returns
     -------
     AblationResult
+        A configuration whose optional resource is missing has ``status = "skipped"`` and a reason
+        saying how to get it; one whose augmenting or fitting broke has ``status = "failed"`` and the
+        reason, in ``runs`` (per seed) and ``table``. The other configurations go on.
 
     Examples
     --------
@@ -1272,23 +1307,29 @@ def downstream_ablation(dataset: Any, *, recipes: str | Sequence[str] = ("eda",)
             for size in resolved:
                 fits[("baseline", seed, size)] = (seed, *_training_set(texts, labels, picks[size], {}, 0))
             for recipe, alpha in dict.fromkeys((r, a) for r, a, _ in configs):
-                variants, reason = _variants_by_id(texts, needed, recipe, alpha, max(n_augs), seed, n_jobs,
-                                                   **resources)
+                variants, status, reason = _variants_by_id(texts, needed, recipe, alpha, max(n_augs), seed, n_jobs,
+                                                           **resources)
                 for n_aug, size in itertools.product(n_augs, resolved):
                     runs.append(dict(train_size=size, requested_size=requested[size], augmenter=recipe, alpha=alpha,
                                      n_aug=n_aug, seed=seed, n_train=len(picks[size]) * (1 + n_aug),
                                      augmented_accuracy=float("nan"), status="ok", reason=None))
-                    if reason is None:
+                    if status == "ok":
                         fits[("run", len(runs) - 1)] = (seed, *_training_set(texts, labels, picks[size], variants,
                                                                              n_aug))
                     else:
-                        runs[-1] |= dict(n_train=len(picks[size]), status="failed", reason=reason)
-        hits = _fit_all(pool, fits, test, progress)
+                        runs[-1] |= dict(n_train=len(picks[size]), status=status, reason=reason)
+        hits, errors = _fit_all(pool, fits, test, progress)
     correct = {}
     for i, row in enumerate(runs):
-        base = hits[("baseline", row["seed"], row["train_size"])]
+        base_key = ("baseline", row["seed"], row["train_size"])
+        for key in (base_key, ("run", i)):
+            if key in errors and row["status"] == "ok":
+                row.update(status="failed", reason=errors[key])
+        if base_key not in hits:
+            continue
+        base = hits[base_key]
         row["baseline_accuracy"] = float(base.mean())
-        if ("run", i) in hits:
+        if ("run", i) in hits and row["status"] == "ok":
             row["augmented_accuracy"] = float(hits[("run", i)].mean())
             key = (row["train_size"], row["augmenter"], row["alpha"], row["n_aug"])
             correct.setdefault(key, []).append((base, hits[("run", i)]))
@@ -1309,9 +1350,11 @@ def _variants_by_id(texts, ids, recipe, alpha, n_aug, seed, n_jobs, *, model, tr
         frame = augment([texts[i] for i in ids], recipe, alpha=alpha, n_aug=n_aug, seed=seed, n_jobs=n_jobs,
                         text_ids=ids, progress=False, nltk_data=nltk_data, vectors=vectors,
                         model=translation_models if recipe == "back_translation" else model)
-    except (ResourceUnavailableError, ParameterError) as exc:
-        return {}, first_line(exc)
-    return frame.groupby("text_id", sort=False)["augmented"].agg(list).to_dict(), None
+    except Exception as exc:  # noqa: BLE001 - the configuration's row says what happened; the others go on
+        return {}, *_outcome_of(exc)
+    if (frame["status"] != "ok").all():
+        return {}, "failed", f"every variant failed: {frame['reason'].iloc[0]}"
+    return frame.groupby("text_id", sort=False)["augmented"].agg(list).to_dict(), "ok", None
 
 
 def _training_set(texts, labels, picked: np.ndarray, variants: dict[int, list[str]], n_aug: int):
@@ -1324,22 +1367,29 @@ def _training_set(texts, labels, picked: np.ndarray, variants: dict[int, list[st
     return train_texts, train_labels
 
 
-def _fit_all(pool, fits: dict, test: tuple, progress: bool) -> dict[Any, np.ndarray]:
-    """Per-test-example correctness of every fit, on the workers when there are some."""
+def _fit_all(pool, fits: dict, test: tuple, progress: bool) -> tuple[dict[Any, np.ndarray], dict[Any, str]]:
+    """Per-test-example correctness of every fit (on the workers when there are some), and the
+    one-line reason of every fit that raised."""
     bar = progress_bar(total=len(fits), desc="ablation fits", disable=not progress)
-    out = {}
+    out, errors = {}, {}
     try:
         if pool is None:
             for key, (seed, train_texts, train_labels) in fits.items():
-                out[key] = _fit_and_score(train_texts, train_labels, *test, seed)
+                try:
+                    out[key] = _fit_and_score(train_texts, train_labels, *test, seed)
+                except Exception as exc:  # noqa: BLE001 - a failed fit is a failed row, not the end
+                    errors[key] = _outcome_of(exc)[1]
                 bar.update(1)
-            return out
+            return out, errors
         futures = {pool.submit(_fit_and_score, train_texts, train_labels, *test, seed): key
                    for key, (seed, train_texts, train_labels) in fits.items()}
         for future in as_completed(futures):
-            out[futures[future]] = future.result()
+            try:
+                out[futures[future]] = future.result()
+            except Exception as exc:  # noqa: BLE001 - as above
+                errors[futures[future]] = _outcome_of(exc)[1]
             bar.update(1)
-        return out
+        return out, errors
     finally:
         bar.close()
 
@@ -1375,7 +1425,8 @@ def _ablation_table(runs: pd.DataFrame, correct: dict, y_test: np.ndarray, n_res
                    baseline_mean=float(group["baseline_accuracy"].mean()))
         pairs = correct.get((size, recipe, alpha, n_aug))
         if not pairs:
-            rows.append(row | dict(status="failed", reason=group["reason"].dropna().iloc[0]))
+            status = "skipped" if (group["status"] == "skipped").all() else "failed"
+            rows.append(row | dict(status=status, reason=group.loc[group["status"] == status, "reason"].iloc[0]))
             continue
         base = np.mean([b for b, _ in pairs], axis=0)  # per test example, averaged over seeds
         aug = np.mean([a for _, a in pairs], axis=0)

@@ -8,10 +8,14 @@ The numbers live here and only here; notebooks ask for them with :func:`profile_
 200
 >>> profile_settings("data", "smoke", max_examples=50)["max_examples"]
 50
+
+Sizes follow one convention: ``0`` means "all of it" (every example, the whole split); lists of
+values are lists (``"downstream_vocab_sizes": [1000, 4000, 16000]``), never comma-separated text.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from workbench._validation import check_choice
@@ -22,20 +26,20 @@ PROFILE_NAMES = ("smoke", "default", "full")
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "tokenization": {
         # vocab_size: the six trained tokenizers; downstream_*: the tiny-transformer sweep over
-        # algorithms x vocabulary sizes (comma-separated) x seeds, same budget for every row.
-        # downstream_threads: torch threads per run (tiny models run as fast on one; 0: torch decides).
-        "smoke": {"max_examples": 200, "vocab_size": 500, "max_length": 64, "downstream_vocab_sizes": "200",
+        # algorithms x vocabulary sizes x seeds, same budget for every row; downstream_train_examples 0 = all.
+        # downstream_threads: torch threads per run (tiny models run as fast on one; None: torch decides).
+        "smoke": {"max_examples": 200, "vocab_size": 500, "max_length": 64, "downstream_vocab_sizes": [200],
                   "downstream_seeds": 1, "downstream_epochs": 1.0, "n_resamples": 200, "downstream_max_length": 32,
                   "downstream_train_examples": 0, "downstream_threads": 1,
                   "downstream_model": "tiny:num_layers=1,hidden_size=32,num_heads=2"},
         "default": {"max_examples": 0, "vocab_size": 8000, "max_length": 128,
-                    "downstream_vocab_sizes": "1000,4000,16000", "downstream_seeds": 1, "downstream_epochs": 3.0,
+                    "downstream_vocab_sizes": [1000, 4000, 16000], "downstream_seeds": 1, "downstream_epochs": 3.0,
                     "n_resamples": 1000, "downstream_max_length": 64, "downstream_train_examples": 2000,
                     "downstream_threads": 1, "downstream_model": "tiny:num_layers=2,hidden_size=64,num_heads=2"},
         "full": {"max_examples": 0, "vocab_size": 16000, "max_length": 256,
-                 "downstream_vocab_sizes": "1000,4000,16000,32000", "downstream_seeds": 3,
+                 "downstream_vocab_sizes": [1000, 4000, 16000, 32000], "downstream_seeds": 3,
                  "downstream_epochs": 4.0, "n_resamples": 2000, "downstream_max_length": 256,
-                 "downstream_train_examples": 0, "downstream_threads": 0,
+                 "downstream_train_examples": 0, "downstream_threads": None,
                  "downstream_model": "tiny:num_layers=4,hidden_size=256,num_heads=4"},
     },
     "schedules": {
@@ -66,9 +70,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "eval_examples": 100, "calibration_size": 16, "importance_examples": 16,
                   "student": "tiny:num_layers=1,hidden_size=32,num_heads=2", "distill_examples": 64,
                   "distill_epochs": 1.0, "qat_steps": 2, "recovery_steps": 0,
-                  "variants": "ort_fp32_fused,ort_int8_dynamic_per_tensor,ort_int8_dynamic_per_channel,"
-                              "ort_int8_static_minmax,torch_int8_dynamic,pruned_magnitude_50,pruned_heads_25,"
-                              "distilled_student",
+                  "variants": ["ort_fp32_fused", "ort_int8_dynamic_per_tensor", "ort_int8_dynamic_per_channel",
+                               "ort_int8_static_minmax", "torch_int8_dynamic", "pruned_magnitude_50",
+                               "pruned_heads_25", "distilled_student"],
                   "seq_lens": (16, 32), "latency_repeats": 4, "latency_rounds": 2, "large_batch_repeats": 1,
                   "latency_threads": (1,), "large_batch_threads": (1,), "num_threads": 1, "n_resamples": 200,
                   "cache": False},
@@ -76,9 +80,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                     "learning_rate": 1e-4, "max_length": 128, "eval_examples": 1000, "calibration_size": 32,
                     "importance_examples": 32, "student": "layers:2", "distill_examples": 600,
                     "distill_epochs": 1.0, "qat_steps": 20, "recovery_steps": 0,
-                    "variants": "ort_fp32_fused,ort_int8_dynamic_per_tensor,ort_int8_dynamic_per_channel,"
-                                "ort_int8_static_minmax,torch_int8_dynamic,pruned_magnitude_50,pruned_heads_25,"
-                                "distilled_student",
+                    "variants": ["ort_fp32_fused", "ort_int8_dynamic_per_tensor", "ort_int8_dynamic_per_channel",
+                                 "ort_int8_static_minmax", "torch_int8_dynamic", "pruned_magnitude_50",
+                                 "pruned_heads_25", "distilled_student"],
                     "seq_lens": (32, 128), "latency_repeats": 8, "latency_rounds": 4, "large_batch_repeats": 1,
                     "latency_threads": (1, 0), "large_batch_threads": (0,), "num_threads": 0, "n_resamples": 1000,
                     "cache": True},
@@ -86,11 +90,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                  "learning_rate": 1e-4, "max_length": 128, "eval_examples": 0, "calibration_size": 128,
                  "importance_examples": 128, "student": "layers:3", "distill_examples": 0, "distill_epochs": 3.0,
                  "qat_steps": 200, "recovery_steps": 100,
-                 "variants": "bf16_eager,fp16_eager,ort_fp32_basic,ort_fp32_extended,ort_fp32_all,ort_fp32_fused,"
-                             "ort_int8_dynamic_per_tensor,ort_int8_dynamic_per_channel,ort_int8_static_minmax,"
-                             "ort_int8_static_entropy,ort_int8_static_percentile,torch_int8_dynamic,"
-                             "pruned_magnitude_30,pruned_magnitude_50,pruned_magnitude_70,pruned_heads_25,"
-                             "pruned_heads_50,distilled_student,qat_int8",
+                 "variants": ["bf16_eager", "fp16_eager", "ort_fp32_basic", "ort_fp32_extended", "ort_fp32_all",
+                              "ort_fp32_fused", "ort_int8_dynamic_per_tensor", "ort_int8_dynamic_per_channel",
+                              "ort_int8_static_minmax", "ort_int8_static_entropy", "ort_int8_static_percentile",
+                              "torch_int8_dynamic", "pruned_magnitude_30", "pruned_magnitude_50",
+                              "pruned_magnitude_70", "pruned_heads_25", "pruned_heads_50", "distilled_student",
+                              "qat_int8"],
                  "seq_lens": (32, 128), "latency_repeats": 30, "latency_rounds": 6, "large_batch_repeats": 5,
                  "latency_threads": (1, 0), "large_batch_threads": (1, 0), "num_threads": 0, "n_resamples": 2000,
                  "cache": True},
@@ -105,30 +110,32 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                  "n_resamples": 2000},
     },
     "augmentation": {
-        # quality_*: texts and recipes measured for quality; the rest size the EDA-style ablation
-        # (TF-IDF + logistic regression; train_sizes "full" = the whole train split).
-        "smoke": {"max_examples": 160, "quality_examples": 8, "quality_recipes": "all", "alpha": 0.1,
-                  "ablation_recipes": "eda", "train_sizes": "80,full", "alphas": "0,0.1", "n_augs": "2",
+        # quality_*: texts and recipes measured for quality (quality_recipes None: every recipe that needs
+        # no model); the rest size the EDA-style ablation (TF-IDF + logistic regression; train size 0 =
+        # the whole train split; alpha 0 = plain copies, the control).
+        "smoke": {"max_examples": 160, "quality_examples": 8, "quality_recipes": None, "alpha": 0.1,
+                  "ablation_recipes": ["eda"], "train_sizes": [80, 0], "alphas": [0.0, 0.1], "n_augs": [2],
                   "n_seeds": 2, "n_jobs": 1, "n_resamples": 200, "self_bleu_texts": 8, "max_length": 16},
-        "default": {"max_examples": 0, "quality_examples": 40, "quality_recipes": "all", "alpha": 0.1,
-                    "ablation_recipes": "eda", "train_sizes": "250,500,1000,full", "alphas": "0,0.1", "n_augs": "2",
-                    "n_seeds": 3, "n_jobs": 2, "n_resamples": 1000, "self_bleu_texts": 30, "max_length": 32},
-        "full": {"max_examples": 0, "quality_examples": 500, "quality_recipes": "all", "alpha": 0.1,
-                 "ablation_recipes": "eda,synonym,word_swap,word_delete,char_keyboard",
-                 "train_sizes": "250,500,1000,2000,full", "alphas": "0,0.05,0.1,0.2", "n_augs": "1,4,16",
+        "default": {"max_examples": 0, "quality_examples": 40, "quality_recipes": None, "alpha": 0.1,
+                    "ablation_recipes": ["eda"], "train_sizes": [250, 500, 1000, 0], "alphas": [0.0, 0.1],
+                    "n_augs": [2], "n_seeds": 3, "n_jobs": 2, "n_resamples": 1000, "self_bleu_texts": 30,
+                    "max_length": 32},
+        "full": {"max_examples": 0, "quality_examples": 500, "quality_recipes": None, "alpha": 0.1,
+                 "ablation_recipes": ["eda", "synonym", "word_swap", "word_delete", "char_keyboard"],
+                 "train_sizes": [250, 500, 1000, 2000, 0], "alphas": [0.0, 0.05, 0.1, 0.2], "n_augs": [1, 4, 16],
                  "n_seeds": 5, "n_jobs": -1, "n_resamples": 2000, "self_bleu_texts": 100, "max_length": 256},
     },
     "sweeps": {
-        # compare_model runs the grid/random/tpe/tpe_pruning comparison (n_trials 0 = the grid size);
+        # compare_model runs the grid/random/tpe/tpe_pruning comparison (n_trials None = the grid size);
         # the Pareto search (NSGA-II, pareto_trials) always trains tiny transformers. <model>_examples
         # caps the training split and <model>_epochs is the per-trial budget pruners share out.
-        "smoke": {"max_examples": 200, "compare_model": "mlp", "n_trials": 0, "pareto_trials": 2,
+        "smoke": {"max_examples": 200, "compare_model": "mlp", "n_trials": None, "pareto_trials": 2,
                   "mlp_examples": 200, "mlp_epochs": 2, "tiny_examples": 96, "tiny_epochs": 1, "max_length": 32,
                   "latency_repeats": 5},
-        "default": {"max_examples": 0, "compare_model": "mlp", "n_trials": 0, "pareto_trials": 6,
+        "default": {"max_examples": 0, "compare_model": "mlp", "n_trials": None, "pareto_trials": 6,
                     "mlp_examples": 600, "mlp_epochs": 4, "tiny_examples": 1000, "tiny_epochs": 3,
                     "max_length": 64, "latency_repeats": 20},
-        "full": {"max_examples": 0, "compare_model": "tiny", "n_trials": 0, "pareto_trials": 100,
+        "full": {"max_examples": 0, "compare_model": "tiny", "n_trials": None, "pareto_trials": 100,
                  "mlp_examples": 0, "mlp_epochs": 10, "tiny_examples": 0, "tiny_epochs": 5, "max_length": 128,
                  "latency_repeats": 50},
     },
@@ -138,9 +145,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 def profile_settings(notebook: str, profile: str, **overrides: Any) -> dict[str, Any]:
     """Settings of ``notebook`` under ``profile``, with the caller's explicit choices on top.
 
-    An override that is ``None``, ``0``, ``0.0`` or ``""`` means "let the profile decide", which is how a
-    notebook's ``parameters`` cell says "not set" with a typed literal. In the settings themselves,
-    ``0`` for a size means "all of it".
+    An override that is ``None`` means "let the profile decide", which is how a notebook's
+    ``parameters`` cell says "not set" (``max_examples: Optional[int] = None``). Every other value,
+    ``0``, ``0.0``, ``""`` and ``False`` included, is the caller's choice and replaces the profile's.
+    In the settings themselves, ``0`` for a size means "all of it". The result is a deep copy: a
+    caller may change its lists without touching the profile or its own arguments.
 
     Parameters
     ----------
@@ -152,16 +161,19 @@ def profile_settings(notebook: str, profile: str, **overrides: Any) -> dict[str,
 
     Examples
     --------
-    >>> profile_settings("data", "full", finetune_epochs=0.0)["finetune_epochs"]
+    >>> profile_settings("data", "full", finetune_epochs=None)["finetune_epochs"]
     3.0
+    >>> profile_settings("data", "full", finetune_examples=0)["finetune_examples"]  # 0: every example
+    0
+    >>> profile_settings("tokenization", "default")["downstream_vocab_sizes"]
+    [1000, 4000, 16000]
     """
     check_choice("notebook", notebook, "profile_settings", sorted(PROFILES))
     check_choice("profile", profile, "profile_settings", PROFILE_NAMES)
-    settings = dict(PROFILES[notebook][profile])
+    settings = PROFILES[notebook][profile]
     unknown = sorted(set(overrides) - set(settings))
     if unknown:
         raise ParameterError(
             f"The overrides of profile_settings must be settings of {notebook!r} "
             f"({', '.join(sorted(settings))}). Got {', '.join(map(repr, unknown))} instead.")
-    settings.update({k: v for k, v in overrides.items() if v not in (None, 0, 0.0, "")})
-    return settings
+    return copy.deepcopy({**settings, **{k: v for k, v in overrides.items() if v is not None}})

@@ -858,7 +858,8 @@ def compare_schedules(model: str, dataset, schedules: Mapping[str, Mapping], *, 
         for name, seed in progress_bar(jobs, desc="schedules x seeds", unit="run", disable=not progress):
             history, run = _comparison_run(model, tokenizer, dataset, label_names, configs[name], decays[name],
                                            seed, gradient_stats_every, diverge_factor)
-            histories.append(history.assign(schedule=name, seed=seed))
+            if len(history):  # a run that failed before logging adds nothing (and would make `value` object-typed)
+                histories.append(history.assign(schedule=name, seed=seed))
             runs.append({"schedule": name, "seed": seed, **run})
     finally:
         if freeze:

@@ -547,8 +547,15 @@ class _Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         params = self.space.suggest(trial)
-        with _thread_limit(self.threads, torch=self.uses_torch):
-            measures = self.train(trial, params)
+        try:
+            with _thread_limit(self.threads, torch=self.uses_torch):
+                measures = self.train(trial, params)
+        except optuna.TrialPruned:
+            raise
+        except Exception as error:
+            # Optuna marks the trial FAIL and keeps only a log line: the reason goes with the trial.
+            trial.set_user_attr("reason", f"{type(error).__name__}: {first_line(error)}")
+            raise
         for key, value in measures.items():
             trial.set_user_attr(key, value)
         values = tuple(float(measures[name]) for name in self.objectives)
@@ -1163,7 +1170,8 @@ def compare_strategies(objective: _Objective, *, strategies: Mapping[str, tuple[
 
     Every strategy gets ``n_trials`` trials (default: the grid size, so the grid is exhaustive) over
     the objective's space; the frame is :func:`trials_frame` of each study with a ``strategy`` column.
-    A strategy that fails entirely is reported as one row with state ``error`` and the reason.
+    A failed trial has state ``fail`` and its reason; a strategy that fails entirely is reported as
+    one row with state ``error`` and the reason.
 
     >>> frame = compare_strategies(objective, n_trials=12)  # doctest: +SKIP
     >>> strategy_summary(frame)["tpe_pruning"]["epochs_used"]  # doctest: +SKIP
@@ -1176,6 +1184,7 @@ def compare_strategies(objective: _Objective, *, strategies: Mapping[str, tuple[
             raise ParameterError("The 'n_trials' parameter of compare_strategies must be given when the space is "
                                  "continuous (no grid size to default to). Got None.")
         n_trials = size
+    check_int("n_trials", n_trials, "compare_strategies", low=1, fix="Use None for the size of the grid.")
     frames = []
     for name, (sampler, pruner) in strategies.items():  # each study shows its own progress bar
         try:
@@ -1183,7 +1192,8 @@ def compare_strategies(objective: _Objective, *, strategies: Mapping[str, tuple[
                                sampler=sampler, pruner=pruner, seed=seed, progress=progress)
             frames.append(trials_frame(result.study, name=name))
         except Exception as error:  # one broken strategy must not sink the comparison
-            frames.append(pd.DataFrame([{"study": name, "state": "error", "reason": first_line(error)}]))
+            frames.append(pd.DataFrame([{"study": name, "state": "error", "reason": first_line(error)}],
+                                       columns=TRIAL_COLUMNS))
     frame = pd.concat(frames, ignore_index=True)
     return frame.rename(columns={"study": "strategy"})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
 import numpy as np
@@ -22,7 +22,7 @@ DEFAULT_TEXT = "The tea tastes great and the honey makes it even better."
 
 
 def augmentation_explorer(text: str = DEFAULT_TEXT, *, recipe: str = "eda", alpha: float = 0.1, n_aug: int = 4,
-                          model: str | None = None, translation_models: str | None = None,
+                          model: str | None = None, translation_models: str | Sequence[str] | None = None,
                           nltk_data: str | os.PathLike | None = None, vectors: str | os.PathLike | None = None,
                           embedder: Callable[[list[str]], np.ndarray] | None = None) -> Explorer:
     """An :class:`~workbench.widgets._common.Explorer` over :func:`workbench.augmentation.augment`.
@@ -33,7 +33,7 @@ def augmentation_explorer(text: str = DEFAULT_TEXT, *, recipe: str = "eda", alph
         The sentence shown first.
     recipe, alpha, n_aug
         Initial augmenter, strength and number of variants.
-    model, translation_models : str, optional
+    model, translation_models : str (a list of two names for translation_models), optional
         Models for the ``contextual`` and ``back_translation`` recipes (none is bundled offline;
         choosing them without a model shows how to get one).
     nltk_data, vectors
