@@ -1,0 +1,225 @@
+"""One worker on a study: :func:`run_sweep` fills a study to exactly ``n_trials`` finished trials,
+however many workers share its storage."""
+
+
+import contextlib
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from workbench._progress import progress_bar
+from workbench._validation import check_choice, check_int, check_type
+from workbench.errors import (
+    ParameterError,
+)
+from workbench.sweeps.factories import make_pruner, make_sampler
+from workbench.sweeps.spaces import SearchSpace
+from workbench.sweeps.storage import BudgetSpent, open_storage
+
+
+@dataclass
+class SweepResult:
+    """What one worker did: the study (shared), this worker's own trial counts, and why it stopped."""
+
+    study: optuna.Study
+    ran: dict[str, int] = field(default_factory=dict)
+    stopped: str = ""
+
+    @property
+    def finished(self) -> int:
+        """Finished (complete or pruned) trials in the whole study, from every worker."""
+        return len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+    def line(self) -> str:
+        """One line for a terminal: this worker's share and the study's state."""
+        ran = ", ".join(f"{n} {state}" for state, n in self.ran.items() if n) or "no trials"
+        text = (f"study {self.study.study_name}: this worker ran {ran}; the study holds {self.finished} finished "
+                f"trials ({self.stopped})")
+        best = _best_trial(self.study)
+        if best is not None:
+            text += f"; best {best.values[0]:.4f} with {best.params}"
+        return text
+
+
+def run_sweep(objective: Callable[[optuna.Trial], Any], *, n_trials: int, study_name: str = "sweep",
+              storage: str | None = None, sampler: str | optuna.samplers.BaseSampler = "tpe",
+              pruner: str | optuna.pruners.BasePruner = "none", directions: Sequence[str] | None = None,
+              space: SearchSpace | None = None, seed: int | None = 0, heartbeat_interval: int | None = None,
+              max_failures: int = 5, wait: bool = True, progress: bool = True, verbose: bool = False) -> SweepResult:
+    """Run one worker on a study until it holds exactly ``n_trials`` finished trials, from all workers.
+
+    The study is created or resumed by name. A trial counts once it exists and is not FAIL (complete,
+    pruned, running or queued): with an RDB ``storage`` the count is checked inside the transaction
+    that creates each trial (:func:`open_storage`), so any number of workers sharing the storage fill
+    the study to exactly ``n_trials`` and no further. (Optuna's ``MaxTrialsCallback`` counts only after
+    a trial ends, so workers finishing together each start one more: 31 trials for 30 with two
+    workers on PostgreSQL.) A failed trial (the objective raised) is
+    replaced; ``max_failures`` failures in a row stop this worker. When the budget is taken but other
+    workers' trials still run, a worker with heartbeats waits for them: a trial whose worker died
+    (no heartbeat for the grace period) becomes FAIL and is re-queued with its parameters, so the
+    study still ends with ``n_trials`` finished trials.
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(trial) -> value`` (or a tuple for several objectives), e.g. a
+        :class:`TransformerObjective`; its ``directions`` are used when it has them.
+    n_trials : int
+        Finished trials the study should hold in total.
+    study_name : str
+    storage : str, optional
+        SQLAlchemy URL (see :func:`open_storage`); None keeps the study in memory (one process).
+    sampler, pruner : str or Optuna object
+        Names for :func:`make_sampler` / :func:`make_pruner`, or ready objects.
+    directions : sequence of {"maximize", "minimize"}, optional
+        Default: ``objective.directions``, else maximize.
+    space : SearchSpace, optional
+        Needed by the grid sampler (default: ``objective.space``).
+    seed : int, optional
+        Seeds the sampler (None: a fresh seed per worker, which parallel workers want).
+    heartbeat_interval : int, optional
+        Seconds; enables heartbeats and stale-trial recovery on RDB storages.
+    max_failures : int
+        Consecutive failed trials after which this worker gives up.
+    wait : bool
+        Wait for other workers' running trials when the budget is taken (needs heartbeats).
+    progress : bool
+        Show a progress bar of this study's finished trials.
+    verbose : bool
+        Keep Optuna's one log line per trial (the command line does; notebooks stay quiet).
+
+    Examples
+    --------
+    >>> result = run_sweep(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=5, sampler="random",
+    ...                    directions=["minimize"], progress=False)
+    >>> len(result.study.trials)
+    5
+    """
+    func = "run_sweep"
+    if not callable(objective):
+        raise ParameterError(f"The 'objective' parameter of {func} must be callable as objective(trial). "
+                             f"Got {objective!r} instead.")
+    check_int("n_trials", n_trials, func, low=1)
+    check_type("study_name", study_name, func, str)
+    check_int("max_failures", max_failures, func, low=1)
+    directions = list(directions or getattr(objective, "directions", None) or ["maximize"])
+    for direction in directions:
+        check_choice("directions", direction, func, ("maximize", "minimize"))
+    space = space if space is not None else getattr(objective, "space", None)
+    epochs = getattr(objective, "epochs", 10)
+    if isinstance(sampler, str):
+        sampler = make_sampler(sampler, space=space, seed=seed)
+    if isinstance(pruner, str):
+        if pruner != "none" and len(directions) > 1:
+            raise ParameterError(f"The 'pruner' parameter of {func} must be 'none' for a multi-objective study "
+                                 f"(Optuna cannot prune those). Got {pruner!r} instead.")
+        pruner = make_pruner(pruner, epochs=epochs)
+    if isinstance(sampler, optuna.samplers.GridSampler):
+        size = math.prod(len(values) for values in sampler._search_space.values())
+        if n_trials > size:
+            raise ParameterError(f"The 'n_trials' parameter of {func} must be at most the grid size {size} for "
+                                 f"the grid sampler. Got {n_trials} instead.")
+    rdb = open_storage(storage, heartbeat_interval=heartbeat_interval, max_trials=n_trials) if storage else None
+    with _optuna_logging(verbose):
+        study = optuna.create_study(storage=rdb, sampler=sampler, pruner=pruner, study_name=study_name,
+                                    directions=directions, load_if_exists=True)
+    if list(d.name.lower() for d in study.directions) != directions:
+        raise ParameterError(f"The study {study_name!r} already exists with directions "
+                             f"{[d.name.lower() for d in study.directions]}, not {directions}. Use another name.")
+    study.set_user_attr("n_trials", n_trials)
+    if hasattr(objective, "objectives"):
+        study.set_user_attr("objectives", list(objective.objectives))
+    with _optuna_logging(verbose):
+        return _work(study, objective, n_trials, max_failures=max_failures,
+                     wait=wait and heartbeat_interval is not None, heartbeat=float(heartbeat_interval or 1),
+                     progress=progress)
+
+
+@contextlib.contextmanager
+def _optuna_logging(verbose: bool):
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def _work(study, objective, n_trials, *, max_failures, wait, heartbeat, progress) -> SweepResult:
+    result = SweepResult(study=study, ran={"complete": 0, "pruned": 0, "failed": 0})
+    streak = [0]
+
+    def after(study, trial):
+        state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}.get(trial.state, "failed")
+        result.ran[state] += 1
+        streak[0] = streak[0] + 1 if state == "failed" else 0
+        if streak[0] >= max_failures:
+            result.stopped = f"stopped after {max_failures} failed trials in a row"
+            study.stop()
+        bar.update(max(0, result.finished - bar.n))
+
+    # How long to wait for other workers' trials once the budget is taken: long enough for a dead
+    # worker's trial to go stale (grace period) and be failed and re-queued; live workers finish theirs.
+    patience = 4 * heartbeat  # the grace period (2 heartbeats) plus two more
+    poll = min(heartbeat, 2.0)  # notice soon when the other workers' last trials end
+    bar = progress_bar(total=n_trials, desc=study.study_name, unit="trial", disable=not progress)
+    deadline = None
+    try:
+        while not result.stopped:
+            live = len(study.get_trials(deepcopy=False, states=_LIVE_STATES))
+            waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+            remaining = n_trials - live + waiting  # queued trials (re-queued after a crash) still need running
+            if _exhausted(study):
+                result.stopped = "grid exhausted"
+                break
+            if remaining > 0:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                        study.optimize(objective, n_trials=remaining, catch=(Exception,), callbacks=[after],
+                                       gc_after_trial=False)
+                    deadline = None
+                    continue
+                except BudgetSpent:  # another worker took the last places meanwhile
+                    pass
+            if not (wait and _running(study)):
+                result.stopped = "budget reached" if remaining <= 0 else "budget taken by other workers"
+                break
+            deadline = deadline or time.monotonic() + patience
+            if time.monotonic() > deadline:
+                result.stopped = "budget reached; other workers are finishing their trials"
+                break
+            time.sleep(poll)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                with contextlib.suppress(BudgetSpent):
+                    optuna.storages.fail_stale_trials(study)
+    finally:
+        bar.close()
+    return result
+
+
+_LIVE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
+def _running(study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)))
+
+
+def _exhausted(study) -> bool:
+    sampler = study.sampler
+    return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study)
+
+
+def _best_trial(study):
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return None
+    sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
+    return max(complete, key=lambda t: (sign * t.values[0], -t.number))
