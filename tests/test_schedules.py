@@ -18,7 +18,7 @@ from workbench.schedules import (COMPARISON_COLUMNS, GRADIENT_COLUMNS, LLRD_COLU
                                  llrd_parameter_groups, lr_range_test, planned_rates, plot_comparison_curves,
                                  plot_gradient_heatmap, plot_range_test, plot_schedules, recommend_schedule,
                                  schedule_frame, schedule_frames)
-from workbench.schedules import _suggestions  # the range test's read-out, checked on a known curve
+from workbench.schedules.range_test import _suggestions  # the range test's read-out, checked on a known curve
 from workbench.training import TrainConfig, fine_tune
 
 SPEC = "tiny:num_layers=2,hidden_size=32,num_heads=2"
