@@ -15,6 +15,7 @@ from workbench.schedules.groups import layer_name
 def plot_schedules(frame: pd.DataFrame, *, log_y: bool = False):
     """One line per schedule and parameter group of a :func:`schedule_frame(s) <schedule_frames>` frame.
 
+    >>> from workbench.schedules.frames import schedule_frame
     >>> plot_schedules(schedule_frame("cosine", num_training_steps=20, peak_lr=1e-3)).axes[0].get_ylabel()
     'learning rate'
     """
