@@ -9,6 +9,9 @@ import torch
 
 import workbench as wb
 from workbench import compression as C
+from workbench.compression.distill import _encoder_layer_list
+from workbench.compression.pruning import _attention_modules, _encoder_linears
+from workbench.compression.runners import _ort_runner
 from workbench import hardware
 from workbench.errors import ParameterError
 
@@ -82,7 +85,7 @@ def test_onnx_logits_match_torch_plain_and_fused(baseline, data, tmp_path):
     fused_ops = C.fuse_onnx(path, tmp_path / "fused.onnx", model_config=model.config)
     assert fused_ops  # which ops fuse depends on the layout; the logits must not change either way
     for onnx_path in (path, tmp_path / "fused.onnx"):
-        logits = C._ort_runner(onnx_path)(1)(feeds)
+        logits = _ort_runner(onnx_path)(1)(feeds)
         np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=1e-4)
     assert model.config._attn_implementation == attention  # exported from a copy switched to eager
 
@@ -113,12 +116,12 @@ def test_int8_predictions_agree_with_fp32(baseline, data, config, tmp_path):
 def test_pruned_model_has_the_requested_sparsity(baseline, amount):
     model = baseline["model"]
     pruned = C.prune_magnitude(model, amount)
-    total = sum(m.weight.numel() for m in C._encoder_linears(pruned))
+    total = sum(m.weight.numel() for m in _encoder_linears(pruned))
     assert C.weight_sparsity(pruned) == pytest.approx(amount, abs=1 / total)
     assert C.weight_sparsity(model) < 0.01  # the original is untouched
-    kept = torch.cat([m.weight.abs().flatten() for m in C._encoder_linears(pruned)])
+    kept = torch.cat([m.weight.abs().flatten() for m in _encoder_linears(pruned)])
     dropped = torch.cat([(o.weight.abs() * (p.weight == 0)).flatten()
-                         for o, p in zip(C._encoder_linears(model), C._encoder_linears(pruned))])
+                         for o, p in zip(_encoder_linears(model), _encoder_linears(pruned))])
     assert dropped.max() <= kept[kept > 0].min()  # magnitude order: nothing kept is smaller than what went
 
 
@@ -133,14 +136,14 @@ def test_head_pruning_removes_the_least_important_heads(baseline, data):
     assert sum(map(len, removed.values())) == 4
     weakest = set(importance.nsmallest(1, "importance")[["layer", "head"]].itertuples(index=False, name=None))
     assert weakest <= {(layer, head) for layer, heads in removed.items() for head in heads}
-    blocks = C._attention_modules(pruned)
+    blocks = _attention_modules(pruned)
     assert sum(b.self.num_attention_heads for b in blocks) == 4
     assert all(b.self.query.out_features == b.self.num_attention_heads * 16 for b in blocks)
     assert wb.count_parameters(pruned)["total"] < wb.count_parameters(model)["total"]
     # Removing a head must equal zeroing its context vectors in the full model.
     texts = list(data["test"]["text"][:8])
     hooks = []
-    for layer, block in enumerate(C._attention_modules(model)):
+    for layer, block in enumerate(_attention_modules(model)):
         mask = torch.ones(4, 16)
         mask[removed.get(layer, [])] = 0.0
         hooks.append(block.output.register_forward_pre_hook(
@@ -167,7 +170,7 @@ def test_student_has_the_requested_size(baseline, data):
     layered = C.distill_student(baseline["model"], baseline["tokenizer"], train, student="layers:1", epochs=1.0,
                                 max_length=MAX_LENGTH, seed=0)
     teacher = wb.count_parameters(baseline["model"])["total"]
-    one_layer = sum(p.numel() for p in C._encoder_layer_list(baseline["model"])[0].parameters())
+    one_layer = sum(p.numel() for p in _encoder_layer_list(baseline["model"])[0].parameters())
     assert wb.count_parameters(layered)["total"] == teacher - one_layer
     assert layered.config.num_hidden_layers == 1
 
@@ -176,7 +179,7 @@ def test_qat_leaves_weights_on_the_7bit_grid(baseline, data):
     small = wb.subsample(data, split="train", n=64, seed=0)
     qat = C.quantization_aware_finetune(baseline["model"], baseline["tokenizer"], small, steps=2,
                                         max_length=MAX_LENGTH)
-    for module in C._encoder_linears(qat):
+    for module in _encoder_linears(qat):
         weight = module.weight.detach()
         steps = weight / (weight.abs().amax(dim=1, keepdim=True) / 63)
         np.testing.assert_allclose(steps, steps.round(), atol=1e-3)

@@ -1,0 +1,266 @@
+"""Building every requested variant from one fine-tuned model."""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench import hardware
+from workbench._progress import progress_bar
+from workbench._validation import check_type
+from workbench.compression.baseline import torch_threads
+from workbench.compression.config import (
+    _ORT_LEVELS,
+    _PATTERNS,
+    _STATIC_METHODS,
+    BASELINE,
+    CompressionConfig,
+    Variant,
+    check_variant_names,
+    method_of,
+)
+from workbench.compression.distill import distill_student
+from workbench.compression.onnx import (
+    calibration_texts,
+    export_onnx,
+    fuse_onnx,
+    quantize_onnx_dynamic,
+    quantize_onnx_static,
+)
+from workbench.compression.pruning import (
+    _apply_pruning_masks,
+    head_importance,
+    prune_heads,
+    prune_magnitude,
+    weight_sparsity,
+)
+from workbench.compression.qat import quantization_aware_finetune
+from workbench.compression.runners import (
+    _file_size_mb,
+    _ort_runner,
+    _saved_size_mb,
+    _torch_runner,
+)
+from workbench.errors import DataError, ParameterError, first_line
+
+
+def build_variants(model, tokenizer, variants: Sequence[str], *, data, workdir: str | os.PathLike | None = None,
+                   config: CompressionConfig | None = None, progress: bool = True) -> dict[str, Variant]:
+    """Build every requested variant of ``model``; a failure becomes a ``failed`` variant, never an exception.
+
+    Parameters
+    ----------
+    model, tokenizer
+        The fine-tuned classifier (its weights are never modified).
+    variants : sequence of str
+        Names from :data:`VARIANTS` (or ``pruned_magnitude_<pct>`` / ``pruned_heads_<pct>``);
+        ``fp32_eager`` is added first when missing, as every ratio needs it.
+    data : datasets.DatasetDict
+        ``train`` (distillation, recovery and QAT) and ``validation`` (calibration and head
+        importance) splits with ``text`` and ``label``.
+    workdir : path, optional
+        Where ONNX files and saved weights go (sizes are measured there). Default: a temporary
+        folder removed when the interpreter exits (ONNX Runtime sessions for new thread counts
+        are opened from these files, so they must outlive the build).
+    config : CompressionConfig
+
+    Returns
+    -------
+    dict
+        Name -> :class:`Variant`, in the order requested.
+
+    Raises
+    ------
+    ParameterError
+        Unknown variant names, or a calibration/importance size larger than the validation split,
+        checked before any work starts.
+    """
+    func = "build_variants"
+    names = check_variant_names(variants, func)
+    if BASELINE not in names:
+        names = [BASELINE, *names]
+    config = config or CompressionConfig()
+    check_type("config", config, func, CompressionConfig)
+    for split in ("train", "validation"):
+        if split not in data:
+            raise DataError(f"The 'data' parameter of {func} must have a {split!r} split. Got {list(data)} instead.")
+    pool = list(data["validation"]["text"])
+    if any(n in _STATIC_METHODS for n in names):
+        calibration_texts(pool, config.calibration_size, func=func)  # fail early, before any export
+    if any(n.startswith("pruned_heads") for n in names) and config.importance_examples > len(pool):
+        raise ParameterError(
+            f"The 'importance_examples' setting of {func} must be at most the validation split's size "
+            f"({len(pool)}). Got {config.importance_examples} instead. Lower it or pass more data.")
+    if workdir is None:
+        workdir = tempfile.mkdtemp(prefix="workbench-compression-")
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    builder = _Builder(model, tokenizer, data, workdir, config)
+    built: dict[str, Variant] = {}
+    for name in progress_bar(names, desc="variants", disable=not progress):
+        start = time.perf_counter()
+        try:
+            with torch_threads(config.num_threads):
+                variant = builder.build(name)
+        except Exception as error:  # a variant that cannot be built is a result, not a crash
+            variant = Variant(name=name, method=method_of(name), status="failed",
+                              reason=f"{type(error).__name__}: {first_line(error)[:240]}")
+        variant.build_seconds = time.perf_counter() - start
+        built[name] = variant
+    return built
+
+
+class _Builder:
+    """Builds variants one by one, sharing the ONNX export and head importance between them."""
+
+    def __init__(self, model, tokenizer, data, workdir: Path, config: CompressionConfig) -> None:
+        self.model, self.tokenizer, self.data = model.eval(), tokenizer, data
+        self.workdir, self.config = workdir, config
+        self._cache: dict[str, Any] = {}
+
+    def _once(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def _onnx(self) -> Path:
+        return self._once("onnx", lambda: export_onnx(self.model, self.tokenizer, self.workdir / "fp32.onnx",
+                                                      max_length=self.config.max_length))
+
+    def _torch(self, name: str, model, **extra) -> Variant:
+        from workbench.models import count_parameters
+
+        size = _saved_size_mb(model, self.workdir / name)
+        return Variant(name=name, method=method_of(name), size_mb=size, runner=_torch_runner(model), model=model,
+                       parameters=count_parameters(model)["total"], **extra)
+
+    def _ort(self, name: str, path: Path, level: str = "ORT_ENABLE_ALL", **extra) -> Variant:
+        runner = _ort_runner(path, level)
+        runner(1)  # load once now: a graph ONNX Runtime cannot run fails here, as a build failure
+        return Variant(name=name, method=method_of(name), size_mb=_file_size_mb(path), runner=runner, path=path,
+                       **extra)
+
+    def build(self, name: str) -> Variant:
+        family = next(prefix for prefix in self._BUILDERS if name == prefix or name.startswith(prefix + "_"))
+        return getattr(self, self._BUILDERS[family])(name)
+
+    # Name (or name prefix) -> builder method; check_variant_names has already vetted the name.
+    _BUILDERS = {"fp32_eager": "_fp32", "bf16_eager": "_cast", "fp16_eager": "_cast", "ort_fp32": "_ort_fp32",
+                 "ort_int8_dynamic": "_dynamic", "ort_int8_static": "_static", "torch_int8_dynamic": "_torch_int8",
+                 "pruned_magnitude": "_magnitude", "pruned_heads": "_heads", "distilled_student": "_student",
+                 "qat_int8": "_qat"}
+
+    def _fp32(self, name: str) -> Variant:
+        return self._torch(name, self.model)
+
+    def _cast(self, name: str) -> Variant:
+        import torch
+
+        dtype = torch.bfloat16 if name == "bf16_eager" else torch.float16
+        native = hardware.cpu_has_native_bf16() if dtype is torch.bfloat16 else hardware.cuda_available()
+        note = "" if native else "no native support on this CPU: emulated, expect it slower than fp32"
+        return self._torch(name, copy.deepcopy(self.model).to(dtype), note=note)
+
+    def _ort_fp32(self, name: str) -> Variant:
+        if name != "ort_fp32_fused":
+            return self._ort(name, self._onnx(), _ORT_LEVELS[name])
+        path = self.workdir / "fp32_fused.onnx"
+        fused = self._once("fused", lambda: fuse_onnx(self._onnx(), path, model_config=self.model.config))
+        return self._ort(name, path, note="fused: " + ", ".join(f"{op} x{n}" for op, n in fused.items()))
+
+    def _dynamic(self, name: str) -> Variant:
+        per_channel = name.endswith("per_channel")
+        path = quantize_onnx_dynamic(self._onnx(), self.workdir / f"{name}.onnx", per_channel=per_channel,
+                                     reduce_range=per_channel)
+        return self._ort(name, path, note="reduce_range" if per_channel else "")
+
+    def _static(self, name: str) -> Variant:
+        cfg = self.config
+        path = quantize_onnx_static(self._onnx(), self.workdir / f"{name}.onnx", self.tokenizer,
+                                    list(self.data["validation"]["text"]), method=_STATIC_METHODS[name],
+                                    calibration_size=cfg.calibration_size, max_length=cfg.max_length,
+                                    batch_size=cfg.calibration_batch_size, seed=cfg.seed)
+        return self._ort(name, path, note=f"QDQ, {cfg.calibration_size} calibration texts")
+
+    def _torch_int8(self, name: str) -> Variant:
+        import torch
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(self.model), {torch.nn.Linear},
+                                                               dtype=torch.qint8)
+        deprecated = any("deprecat" in str(w.message).lower() for w in caught)
+        folder = self.workdir / name
+        folder.mkdir(exist_ok=True)
+        torch.save(quantized.state_dict(), folder / "model.bin")  # packed int8 weights; save_pretrained cannot
+        return Variant(name=name, method=method_of(name), size_mb=(folder / "model.bin").stat().st_size / 1e6,
+                       runner=_torch_runner(quantized), model=quantized,
+                       note="torch.ao.quantization warns it is deprecated" if deprecated else "")
+
+    def _magnitude(self, name: str) -> Variant:
+        amount = int(_PATTERNS["pruned_magnitude"].match(name).group(1)) / 100
+        steps = self.config.recovery_steps
+        pruned = self._recover(amount) if steps else prune_magnitude(self.model, amount)
+        zeros = weight_sparsity(pruned)
+        note = f"sparsity {zeros:.3f}, " + (f"{steps} recovery steps" if steps else "no recovery fine-tune")
+        return self._torch(name, pruned, note=note, details={"sparsity": zeros})
+
+    def _heads(self, name: str) -> Variant:
+        amount = int(_PATTERNS["pruned_heads"].match(name).group(1)) / 100
+        importance = self._once("importance", self._head_importance)
+        pruned, removed = prune_heads(self.model, importance, amount)
+        note = f"{sum(map(len, removed.values()))} of {len(importance)} heads removed"
+        return self._torch(name, pruned, note=note, details={"removed_heads": removed})
+
+    def _student(self, name: str) -> Variant:
+        cfg, train = self.config, self.data["train"]
+        if cfg.distill_examples:
+            train = train.select(range(min(cfg.distill_examples, len(train))))
+        student = distill_student(self.model, self.tokenizer, train, student=cfg.student, temperature=cfg.temperature,
+                                  alpha=cfg.alpha, epochs=cfg.distill_epochs, learning_rate=cfg.distill_learning_rate,
+                                  max_length=cfg.max_length, batch_size=cfg.batch_size, seed=cfg.seed)
+        return self._torch(name, student, note=f"student {cfg.student}, T={cfg.temperature:g}, alpha={cfg.alpha:g}")
+
+    def _qat(self, name: str) -> Variant:
+        cfg = self.config
+        qat = quantization_aware_finetune(self.model, self.tokenizer, self.data, steps=cfg.qat_steps,
+                                          learning_rate=cfg.learning_rate, max_length=cfg.max_length,
+                                          batch_size=cfg.batch_size, seed=cfg.seed)
+        exported = export_onnx(qat, self.tokenizer, self.workdir / "qat_fp32.onnx", max_length=cfg.max_length)
+        path = quantize_onnx_dynamic(exported, self.workdir / "qat_int8.onnx", per_channel=True, reduce_range=True)
+        return self._ort(name, path, note=f"{cfg.qat_steps} fake-quant steps, weight-only")
+
+    def _head_importance(self) -> pd.DataFrame:
+        validation = self.data["validation"]
+        picks = np.random.default_rng(self.config.seed).choice(len(validation), self.config.importance_examples,
+                                                               replace=False)
+        rows = validation.select(sorted(picks.tolist()))
+        return head_importance(self.model, self.tokenizer, list(rows["text"]), list(rows["label"]),
+                               max_length=self.config.max_length, batch_size=self.config.batch_size)
+
+    def _recover(self, amount: float):
+        from torch.nn.utils import prune
+
+        from workbench.training import TrainConfig, fine_tune
+
+        pruned = copy.deepcopy(self.model)
+        targets = _apply_pruning_masks(pruned, amount)
+        cfg = self.config
+        fine_tune(pruned, self.tokenizer, self.data,
+                  TrainConfig(learning_rate=cfg.learning_rate, max_steps=cfg.recovery_steps, max_length=cfg.max_length,
+                              batch_size=cfg.batch_size, seed=cfg.seed, progress=False))
+        for module, name in targets:
+            prune.remove(module, name)
+        return pruned.eval()
