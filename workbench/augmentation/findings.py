@@ -1,0 +1,68 @@
+"""What the quality and ablation results mean, as Markdown."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from workbench.augmentation.quality import ORIGINAL, QUALITY_COLUMNS, quality_wide  # noqa: F401  (the example uses QUALITY_COLUMNS)
+
+
+def recommend_augmentation(quality: pd.DataFrame, table: pd.DataFrame, *, significance: float = 0.05) -> str:
+    """A Markdown recommendation computed from the quality and ablation results (no fixed winner).
+
+    >>> quality = pd.DataFrame([("original", "prediction_agreement", 1.0, "ok", None),
+    ...                         ("eda", "prediction_agreement", 0.97, "ok", None)], columns=QUALITY_COLUMNS)
+    >>> table = pd.DataFrame([dict(train_size=500, augmenter="eda", alpha=0.1, n_aug=4, gain=0.01,
+    ...                            ci_low=-0.01, ci_high=0.03, p_value=0.3, status="ok")])
+    >>> "no augmenter gave a significant gain" in recommend_augmentation(quality, table)
+    True
+    """
+    ok = table[table["status"] == "ok"] if len(table) else table
+    lines = [_gain_sentence(ok, significance)] if len(ok) else ["- The ablation produced no result (see its status)."]
+    losses = ok[(ok["gain"] < 0) & (ok["p_value"] < significance)] if len(ok) else ok
+    if len(losses):
+        worst = losses.loc[losses["gain"].idxmin()]
+        lines.append(f"- It hurt significantly in {len(losses)} case(s), worst **{100 * worst.gain:+.1f} points** "
+                     f"({_config_name(worst)}, {worst.train_size} examples).")
+    wide = quality_wide(quality).drop(ORIGINAL, errors="ignore")
+    metric = next((m for m in ("prediction_agreement", "label_preservation")
+                   if m in wide and wide[m].notna().any()), None)
+    if metric is not None:
+        scores = wide[metric].dropna()
+        best = ", ".join(f"**{name}**" for name in scores.index[scores == scores.max()])
+        worst = ", ".join(f"**{name}**" for name in scores.index[scores == scores.min()])
+        what = ("keep the label the classifier gives their source" if metric == "prediction_agreement"
+                else "keep their gold label")
+        lines.append(f"- Variants {what} most often under {best} ({scores.max():.1%}) and least often under "
+                     f"{worst} ({scores.min():.1%}): prefer the first for training data and check the "
+                     f"second's examples before using it.")
+    return "\n".join(lines)
+
+
+def _config_name(row) -> str:
+    if row.alpha == 0:
+        return f"plain copies (alpha=0, n_aug={row.n_aug})"
+    return f"{row.augmenter} (alpha={row.alpha:g}, n_aug={row.n_aug})"
+
+
+def _gain_sentence(ok: pd.DataFrame, significance: float) -> str:
+    augmenting, copies = ok[ok["alpha"] > 0], ok[ok["alpha"] == 0]
+    wins = augmenting[(augmenting["gain"] > 0) & (augmenting["p_value"] < significance)]
+    if not len(wins):
+        return (f"- With this classifier, no augmenter gave a significant gain (p < {significance}) at any "
+                f"training size: do not expect augmentation alone to improve it here.")
+    best = wins.loc[wins["gain"].idxmax()]
+    text = (f"- Augmentation paid off at {len(wins)} of {len(augmenting)} size/configuration pairs (p < "
+            f"{significance}); the largest gain is **{100 * best.gain:+.1f} points** with **{_config_name(best)}** at "
+            f"{best.train_size} training examples.")
+    same = copies[(copies["train_size"] == best.train_size) & (copies["n_aug"] == best.n_aug)]
+    if len(same):
+        copied = float(same["gain"].iloc[0])
+        text += (f" Plain copies of the same texts gained {100 * copied:+.1f} points there (with a fixed "
+                 f"regularisation strength, repeating the data alone changes the fit), so the augmentation itself "
+                 f"added **{100 * (best.gain - copied):+.1f}**.")
+    largest_win, largest = int(wins["train_size"].max()), int(augmenting["train_size"].max())
+    if largest_win == largest:
+        return text + f" It still helped with all {largest} training examples."
+    return text + (f" Augment when you have about {largest_win} labelled examples or fewer; with more it gave no "
+                   f"significant gain.")

@@ -1,0 +1,223 @@
+"""What each augmenter does to texts (:func:`compare_augmenters`)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench._progress import progress_bar
+from workbench._validation import check_int
+from workbench.augmentation.embeddings import sentence_embeddings
+from workbench.augmentation.metrics import changed_word_ratio, distinct_n, self_bleu
+from workbench.augmentation.recipes import (
+    MODEL_RECIPES,
+    RECIPES,
+    _as_names,
+    _nlpaug,
+    _outcome_of,
+    make_augmenter,
+)
+from workbench.augmentation.run import AUGMENT_COLUMNS, _check_texts, augment
+from workbench.errors import ParameterError
+
+QUALITY_METRICS: tuple[str, ...] = ("changed_word_ratio", "semantic_similarity", "distinct_1", "distinct_2",
+                                    "self_bleu", "label_preservation", "prediction_agreement",
+                                    "sentences_per_second", "setup_seconds")
+"""Metrics :func:`compare_augmenters` reports per augmenter (definitions there)."""
+QUALITY_COLUMNS: tuple[str, ...] = ("augmenter", "metric", "value", "status", "reason")
+ORIGINAL = "original"  # the reference row of the quality table: the texts themselves
+
+
+@dataclass
+class AugmentationComparison:
+    """What :func:`compare_augmenters` measured.
+
+    Attributes
+    ----------
+    quality : pandas.DataFrame
+        Columns :data:`QUALITY_COLUMNS`: one row per augmenter and metric (``original`` is the
+        reference: the source texts themselves).
+    augmented : pandas.DataFrame
+        Every variant (:data:`AUGMENT_COLUMNS`), all recipes stacked, with its ``changed_word_ratio``
+        and ``similarity`` to the source.
+    """
+
+    quality: pd.DataFrame
+    augmented: pd.DataFrame
+
+
+
+def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None, *,
+                       recipes: str | Sequence[str] = tuple(r for r in RECIPES if r not in MODEL_RECIPES),
+                       alpha: float = 0.1, n_aug: int = 1, seed: int = 0, n_jobs: int = 1,
+                       classifier: Any = None, embedder: Callable[[list[str]], np.ndarray] | None = None,
+                       self_bleu_texts: int = 50, max_length: int = 128, progress: bool = True,
+                       model: str | None = None, translation_models: str | Sequence[str] | None = None,
+                       nltk_data: str | os.PathLike | None = None,
+                       vectors: str | os.PathLike | None = None) -> AugmentationComparison:
+    """Augment ``texts`` with each recipe and measure the result.
+
+    Metrics (rows of ``quality``), over all variants of a recipe:
+
+    ``changed_word_ratio``   mean :func:`changed_word_ratio` to the source
+    ``semantic_similarity``  mean cosine of source and variant sentence embeddings (``embedder``,
+                             default :func:`sentence_embeddings` with the bundled MiniLM)
+    ``distinct_1/2``         :func:`distinct_n` of the variants
+    ``self_bleu``            :func:`self_bleu` of the variants (``self_bleu_texts`` drawn)
+    ``label_preservation``   share of variants that ``classifier`` (trained on the original data,
+                             e.g. ``tfidf_logreg(...).pipeline``) assigns the source's label; for
+                             ``original`` it is the classifier's accuracy on the sources
+    ``prediction_agreement`` share of variants the classifier labels as it labels their source
+                             (1 for ``original``): the label change the augmentation alone causes
+    ``sentences_per_second`` variants produced per wall-clock second (``n_jobs`` processes)
+    ``setup_seconds``        building the augmenter (loading WordNet, GloVe or a model; nlpaug's own
+                             import is done before timing)
+
+    A recipe whose optional resource is missing (WordNet, GloVe, a model: none given or none
+    reachable) gets ``status = "skipped"`` and a reason saying how to get it; one that breaks
+    otherwise, or whose every variant failed, gets ``status = "failed"`` and the reason. The other
+    recipes go on. Metrics use the variants that were made; a text whose augmentation failed (it
+    keeps its source) is left out, and the row's reason says how many were.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Source texts, best held out from the classifier's training data.
+    labels : sequence of int, optional
+        Gold label ids of ``texts``; needed for ``label_preservation``.
+    recipes : str or sequence of str
+        Names from :data:`RECIPES` (a comma-separated string works too).
+    alpha, n_aug, seed, n_jobs
+        As in :func:`augment`.
+    classifier : object with ``predict(list_of_texts)``, optional
+    embedder : callable, optional
+        ``list[str] -> (n, d)`` unit vectors.
+    self_bleu_texts : int
+        Variants drawn for self-BLEU (its cost grows with the square).
+    max_length : int
+        Tokens per text for the default embedder.
+    model : str, optional
+        Masked language model of the ``contextual`` recipe.
+    translation_models : sequence of two str, optional
+        ``["to_pivot", "from_pivot"]`` for ``back_translation`` (or ``"to_pivot,from_pivot"``).
+    nltk_data, vectors
+        As in :func:`make_augmenter`.
+
+    Returns
+    -------
+    AugmentationComparison
+
+    Examples
+    --------
+    >>> result = compare_augmenters(["good tea with honey", "bad stale crackers"], recipes="word_swap",
+    ...                             embedder=lambda t: np.ones((len(t), 2)) / np.sqrt(2), progress=False)
+    >>> round(float(quality_wide(result.quality).loc["word_swap", "semantic_similarity"]), 6)
+    1.0
+    """
+    func = "compare_augmenters"
+    texts = _check_texts(texts, func)
+    recipes = _as_names(recipes, "recipes", func)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if len(labels) != len(texts):
+            raise ParameterError(f"The 'labels' parameter of {func} must have one label per text ({len(texts)}). "
+                                 f"Got {len(labels)} instead.")
+    check_int("self_bleu_texts", self_bleu_texts, func, low=2)
+    embed = embedder or (lambda batch: sentence_embeddings(batch, max_length=max_length))
+    if any(recipe not in MODEL_RECIPES for recipe in recipes):
+        _nlpaug()  # importing nlpaug (and torch) is no augmenter's setup cost
+    frames, measured, broken = [], {}, {}
+    for recipe in progress_bar(recipes, desc="augmenters", unit="recipe", disable=not progress):
+        resource = translation_models if recipe == "back_translation" else model
+        try:
+            start = time.perf_counter()
+            make_augmenter(recipe, alpha=alpha, model=resource, nltk_data=nltk_data, vectors=vectors)
+            setup = time.perf_counter() - start
+            start = time.perf_counter()
+            frame = augment(texts, recipe, alpha=alpha, n_aug=n_aug, seed=seed, n_jobs=n_jobs, progress=False,
+                            model=resource, nltk_data=nltk_data, vectors=vectors)
+            measured[recipe] = (frame, setup, len(frame) / (time.perf_counter() - start))
+            frames.append(frame)
+        except Exception as exc:  # reported in the table; the other recipes go on
+            broken[recipe] = _outcome_of(exc)
+    augmented = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(AUGMENT_COLUMNS))
+    vectors_of = _embed_unique(texts + augmented["augmented"].tolist(), embed)
+    source_vectors = np.stack([vectors_of[t] for t in texts])
+    augmented["changed_word_ratio"] = [changed_word_ratio(s, v) for s, v in zip(augmented["source"],
+                                                                                augmented["augmented"])]
+    augmented["similarity"] = [float(source_vectors[i] @ vectors_of[v]) for i, v in zip(augmented["text_id"],
+                                                                                        augmented["augmented"])]
+    predicted = None if classifier is None else np.asarray(classifier.predict(texts))
+    context = dict(source_vectors=source_vectors, vectors_of=vectors_of, labels=labels, classifier=classifier,
+                   predicted=predicted, self_bleu_texts=self_bleu_texts, seed=seed)
+    rows = _quality_rows(ORIGINAL, texts, texts, np.arange(len(texts)), speed=float("nan"), setup=float("nan"),
+                         **context)
+    for recipe in recipes:
+        if recipe in broken:
+            status, reason = broken[recipe]
+            rows += [(recipe, metric, float("nan"), status, reason) for metric in QUALITY_METRICS]
+            continue
+        frame, setup, speed = measured[recipe]
+        made = frame[frame["status"] == "ok"]
+        if made.empty:
+            reason = f"every variant failed: {frame['reason'].iloc[0]}"
+            rows += [(recipe, metric, float("nan"), "failed", reason) for metric in QUALITY_METRICS]
+            continue
+        note = None if len(made) == len(frame) else (
+            f"{len(frame) - len(made)} of {len(frame)} variants failed and are left out: "
+            f"{frame.loc[frame['status'] != 'ok', 'reason'].iloc[0]}")
+        rows += [row[:4] + (note,) for row in _quality_rows(
+            recipe, made["source"].tolist(), made["augmented"].tolist(), made["text_id"].to_numpy(), speed=speed,
+            setup=setup, **context)]
+    return AugmentationComparison(pd.DataFrame(rows, columns=list(QUALITY_COLUMNS)), augmented)
+
+
+
+def _embed_unique(texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> dict[str, np.ndarray]:
+    unique = list(dict.fromkeys(texts))
+    return dict(zip(unique, np.asarray(embed(unique), dtype=np.float32)))
+
+
+def _quality_rows(name, sources, variants, text_ids, *, speed, setup, source_vectors, vectors_of, labels,
+                  classifier, predicted, self_bleu_texts, seed) -> list[tuple]:
+    similarity = np.einsum("ij,ij->i", source_vectors[text_ids], np.stack([vectors_of[v] for v in variants]))
+    preserved = agreement = float("nan")
+    if classifier is not None:
+        variant_predictions = np.asarray(classifier.predict(list(variants)))
+        agreement = float(np.mean(variant_predictions == predicted[text_ids]))
+        if labels is not None:
+            preserved = float(np.mean(variant_predictions == labels[text_ids]))
+    values = {
+        "changed_word_ratio": float(np.mean([changed_word_ratio(s, v) for s, v in zip(sources, variants)])),
+        "semantic_similarity": float(np.mean(similarity)),
+        "distinct_1": distinct_n(variants, 1),
+        "distinct_2": distinct_n(variants, 2),
+        "self_bleu": self_bleu(variants, max_texts=self_bleu_texts, seed=seed),
+        "label_preservation": preserved,
+        "prediction_agreement": agreement,
+        "sentences_per_second": speed,
+        "setup_seconds": setup,
+    }
+    return [(name, metric, values[metric], "ok", None) for metric in QUALITY_METRICS]
+
+
+def quality_wide(quality: pd.DataFrame) -> pd.DataFrame:
+    """One row per augmenter, one column per metric (plus ``status`` and ``reason``).
+
+    >>> rows = pd.DataFrame({"augmenter": ["a", "a"], "metric": ["distinct_1", "self_bleu"], "value": [0.5, 0.2],
+    ...                      "status": "ok", "reason": None})
+    >>> float(quality_wide(rows).loc["a", "self_bleu"])
+    0.2
+    """
+    wide = quality.pivot(index="augmenter", columns="metric", values="value")
+    wide = wide[[m for m in QUALITY_METRICS if m in wide.columns]]
+    wide.columns.name = None
+    status = quality.groupby("augmenter", sort=False)[["status", "reason"]].first()
+    order = list(dict.fromkeys(quality["augmenter"]))
+    return wide.join(status).loc[order]
