@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import re._constants as sre
+import re._parser
 import subprocess
 import sys
 import unicodedata
 
 import pytest
 
+import workbench.text
 from workbench.errors import ParameterError
 from workbench.text import (NORMALIZATIONS, normalization_effects, normalize_text, normalize_texts,
                             vocabulary_size)
@@ -32,6 +36,27 @@ def test_known_answers(text, options, expected):
     assert normalize_text(text, **options) == expected
 
 
+@pytest.mark.parametrize(("text", "options", "expected"), [
+    # Mixed whitespace around a removed span becomes one space; other whitespace is kept.
+    ("a \t\n <b> \u3000 <i>  x  y </i>\n", {"strip_html": True}, "a x  y"),
+    ("  lead \u00a0 www.a.com  \t trail  ", {"strip_urls": True}, "lead trail"),
+    ("one\n\nhttp://x.io\n\ntwo", {"strip_urls": True}, "one two"),
+    # Elements close on their own name, in any case; an unclosed one leaves its body as text.
+    ("<SCRIPT>x</script> <Style>y</STYLE >z", {"strip_html": True}, "z"),
+    ("<script>a <style>b</style> c", {"strip_html": True}, "a c"),
+    ("<!-- a <script> b --> c </script> d", {"strip_html": True}, "c d"),
+    ("<script> a <!-- b </script> c -->", {"strip_html": True}, "c -->"),
+    # Entities, named and numeric; a decimal one of any length (int() refuses 4,300+ digits).
+    ("&lt;b&gt; &quot;q&quot; &#65;&#x42; &eacute;", {"strip_html": True}, '<b> "q" AB \u00e9'),
+    ("&#0000000065; &#12345678; &#" + "9" * 5000 + ";", {"strip_html": True}, "A \ufffd \ufffd"),
+    # Addresses written back to back are one run.
+    ("a@b.org+c@d.org e", {"strip_emails": True}, "e"),
+    ("tom@x.org, ann@y.org", {"strip_emails": True}, ","),
+])
+def test_known_answers_whitespace_elements_entities(text, options, expected):
+    assert normalize_text(text, **options) == expected
+
+
 def test_no_option_is_the_identity_even_for_odd_whitespace():
     text = "  two  spaces\tand a tab  "
     assert normalize_text(text) == text
@@ -41,6 +66,104 @@ def test_no_option_is_the_identity_even_for_odd_whitespace():
 def test_nfkc_agrees_with_unicodedata():
     text = "\u2460 \u00bd \u2163 \u3000x \ufb03"
     assert normalize_text(text, nfkc=True) == unicodedata.normalize("NFKC", text)
+
+
+def test_nfkc_agrees_with_unicodedata_on_a_long_run_of_marks_out_of_order():
+    """Such a run takes the linear path (runs sorted here); the result is unicodedata's."""
+    text = "Z" + "\u0301\u0316\u0f73\u0327" * 300 + "e\u0301 \uff76\uff9e"
+    assert normalize_text(text, nfkc=True) == unicodedata.normalize("NFKC", text)
+
+
+# --------------------------------------------------------------------------- linear time
+
+def _patterns() -> dict[str, re.Pattern[str]]:
+    """Every pattern workbench.text applies to user text."""
+    found = {name: value for name, value in vars(workbench.text).items()
+             if isinstance(value, re.Pattern)}
+    long_run, mark_run = workbench.text._mark_patterns()
+    return {**found, "long_run": long_run, "mark_run": mark_run}
+
+
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+
+
+def _children(op, av) -> list:
+    """The sub-patterns of one parsed node (re._parser's tree)."""
+    if op in _REPEATS:
+        return [av[2]]
+    if op is sre.SUBPATTERN:
+        return [av[3]]
+    if op is sre.BRANCH:
+        return list(av[1])
+    if op is sre.ATOMIC_GROUP:
+        return [av]
+    if op in (sre.ASSERT, sre.ASSERT_NOT):
+        return [av[1]]
+    return []
+
+
+def _nested_quantifiers(items, inside: bool = False) -> list[str]:
+    """Quantifiers inside a backtracking quantifier (``(a+)*``): the classic exponential shape."""
+    found = []
+    for op, av in items:
+        if op in _REPEATS and inside:
+            found.append(str(op))
+        backtracks = op in (sre.MAX_REPEAT, sre.MIN_REPEAT)
+        for child in _children(op, av):
+            found += _nested_quantifiers(child, inside or backtracks)
+    return found
+
+
+def _leading_backtracking_repeat(items) -> bool:
+    """Whether a match may begin with a variable, backtracking quantifier (as ``\\s*(?:...)`` did).
+
+    A search retries such a pattern at every position of the run it repeats over, each attempt
+    reading to the run's end: quadratic. Fixed counts (``{31}``) and possessive repeats are fine.
+    """
+    if not items:
+        return False
+    op, av = items[0]
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+        return av[0] != av[1]
+    return any(_leading_backtracking_repeat(child) for child in _children(op, av)
+               if op is not sre.ASSERT_NOT and op is not sre.ASSERT)
+
+
+def test_patterns_have_no_nested_quantifiers_nor_a_leading_backtracking_one():
+    patterns = _patterns()
+    assert {"_HTML_TAG", "_URL", "_EMAIL", "_ELEMENT", "_COMMENT", "_TOKEN"} <= set(patterns)
+    for name, pattern in patterns.items():
+        parsed = re._parser.parse(pattern.pattern, pattern.flags)
+        assert _nested_quantifiers(parsed) == [], name
+        assert not _leading_backtracking_repeat(parsed), name
+
+
+def test_the_structural_checks_catch_the_previous_patterns():
+    old_tag = re._parser.parse(r"\s*(?:</?[A-Za-z][^<>]*>\s*)+")
+    assert _leading_backtracking_repeat(old_tag)
+    assert _nested_quantifiers(old_tag) != []
+
+
+HOSTILE = {  # 200,000 characters each; the quadratic patterns took hours on most of these
+    "spaces": "x" + " " * 200_000 + "y",
+    "mixed whitespace": " \t\n\u00a0\u3000" * 40_000,
+    "no spaces": "a" * 200_000,
+    "dotted": "a." * 100_000,
+    "tag openings": "<a " * 66_667,
+    "unclosed scripts": "<script " * 25_000,
+    "unclosed comments": "<!--" * 50_000,
+    "at signs": "a@" * 100_000,
+    "schemes": "http://" * 28_572,
+    "entities": "&#" + "1" * 200_000,
+    "marks out of order": "a" + "\u0301\u0316" * 100_000,
+}
+
+
+@pytest.mark.timeout(20)  # a hang guard, not a speed assertion: linear time is milliseconds here
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_inputs_finish(kind):
+    for options in NORMALIZATIONS.values():
+        assert isinstance(normalize_text(HOSTILE[kind], **options), str)
 
 
 def test_normalize_texts_applies_the_same_options():
