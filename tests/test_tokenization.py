@@ -365,21 +365,88 @@ def test_downstream_correlation_and_recommendation_known_answers():
     assert correlation["pearson_r"] == pytest.approx(expected_r)
     wide = pd.DataFrame({"fertility": [1.1, 1.3, 1.0], "unk_rate": [0.0, 0.0, 0.02],
                          "round_trip_exact": [1.0, 1.0, 1.0]}, index=["a", "b", "word"])
-    choice = recommend_tokenizer(wide, frame, trained=["b", "word"])
+    decision = {"choice": "unigram_4000", "baseline": "bpe_1000", "recommended": "bpe_1000",
+                "verdict": {"answer": "inconclusive"}}
+    choice = recommend_tokenizer(wide, decision, trained=["b", "word"])
     assert choice["intrinsic_choice"] == "a"  # 'word' is shorter but maps text to [UNK]
     assert choice["trained_choice"] == "b" and choice["trained_lossless"]
-    assert not choice["all_equivalent"] and not choice["best_is_smallest"]
-    assert choice["best"]["algorithm"] == "unigram" and choice["best"]["vocab_size"] == 4000
-    # bpe/4000 (0.74) reaches the best one's lower bound 0.72; the 1000-entry ones do not.
-    assert choice["cheapest_equivalent"]["vocab_size"] == 4000
+    assert (choice["downstream_choice"], choice["downstream_answer"], choice["recommended"]) == (
+        "unigram_4000", "inconclusive", "bpe_1000")
     assert plot_downstream(frame, correlation).axes[1].get_title().startswith("accuracy vs Rényi")
-    frame.loc[1, "accuracy"] = 0.60
-    frame.loc[0, "accuracy"] = 0.73
-    assert recommend_tokenizer(wide, frame)["all_equivalent"] is False
-    frame["accuracy"] = 0.72  # everything ties: all within the best one's interval, the first is cheapest
-    tie = recommend_tokenizer(wide, frame)
-    assert tie["all_equivalent"] and tie["best_is_smallest"] and tie["spread"] == 0.0
-    frame["accuracy"] = [0.73, 0.60, 0.70, 0.75]
-    assert recommend_tokenizer(wide, frame)["cheapest_equivalent"] == {
-        "algorithm": "bpe", "vocab_size": 1000, "accuracy": 0.73, "embedding_params": 64_000,
-        "embedding_params_saved": 192_000}
+
+
+def _decision_result(val_scores, test_correct, *, n=200, params=(64_000, 256_000, 256_000)):
+    """A DownstreamResult with planted validation scores and test correctness shares (one seed)."""
+    from workbench.tokenization import DownstreamResult
+
+    truth = np.array([0, 1] * (n // 2))
+    names = ["bpe_1000", "bpe_4000", "unigram_4000"][:len(val_scores)]
+    frame = pd.DataFrame({"configuration": names, "status": "ok", "embedding_params": list(params[:len(names)]),
+                          "val_accuracy": val_scores, "val_macro_f1": val_scores})
+    test = {}
+    for name, share in zip(names, test_correct):
+        pred = truth.copy()
+        pred[int(share * n):] = 1 - pred[int(share * n):]
+        test[name] = {0: pred}
+    return DownstreamResult(frame, pd.DataFrame(), {"validation": test, "test": test},
+                            {"validation": truth, "test": truth})
+
+
+def test_downstream_verdict_chooses_on_validation_against_the_cheapest():
+    from workbench.tokenization import downstream_verdict
+    from workbench.verdicts import VERDICT_KEYS
+
+    # unigram_4000 is best on validation but bpe_4000 would be best on test: validation decides.
+    decision = downstream_verdict(_decision_result([0.6, 0.7, 0.8], [0.6, 0.9, 0.85]), n_resamples=300)
+    assert (decision["baseline"], decision["choice"]) == ("bpe_1000", "unigram_4000")
+    verdict = decision["verdict"]
+    assert list(verdict) == list(VERDICT_KEYS)
+    assert verdict["answer"] == "pays off" and verdict["effect"]["delta"] == pytest.approx(0.25)
+    assert verdict["selected_on"] == "validation" and verdict["reported_on"] == "test"
+    assert verdict["cost"] == {"embedding_params": {"candidate": 256_000.0, "baseline": 64_000.0}}
+    assert decision["recommended"] == "unigram_4000"
+    # No gain on test: the cheaper baseline is recommended.
+    same = downstream_verdict(_decision_result([0.6, 0.7, 0.8], [0.8, 0.8, 0.8]), n_resamples=300)
+    assert same["verdict"]["answer"] != "pays off" and same["recommended"] == "bpe_1000"
+    # Equal validation scores: the cheaper candidate wins the tie.
+    tie = _decision_result([0.6, 0.8, 0.8], [0.6, 0.8, 0.8], params=(64_000, 128_000, 256_000))
+    assert downstream_verdict(tie, n_resamples=100, metric="macro_f1")["choice"] == "bpe_4000"
+    alone = downstream_verdict(_decision_result([0.6], [0.6]))
+    assert alone["verdict"] is None and "nothing to compare" in alone["note"]
+
+
+def test_downstream_verdict_bad_input():
+    from workbench.tokenization import downstream_verdict
+
+    result = _decision_result([0.6, 0.7], [0.6, 0.7])
+    with pytest.raises(ParameterError, match="'metric' parameter of downstream_verdict must be one of"):
+        downstream_verdict(result, metric="bleu")
+    with pytest.raises(ParameterError, match="'baseline' parameter of downstream_verdict must name a finished"):
+        downstream_verdict(result, baseline="wordpiece_30522")
+
+
+def test_changing_only_test_labels_leaves_the_choice_unchanged(small_data):
+    from datasets import DatasetDict
+
+    from workbench.tokenization import downstream_sweep, downstream_verdict
+
+    flipped = DatasetDict({**small_data, "test": small_data["test"].map(lambda row: {"label": 1 - row["label"]})})
+    decisions = []
+    for data in (small_data, flipped):
+        result = downstream_sweep(data, algorithms=["bpe", "unigram"], vocab_sizes=[150, 300], model=TINY,
+                                  config=_quick_config(), seeds=[0], n_resamples=100, progress=False)
+        decisions.append(downstream_verdict(result, n_resamples=100))
+    assert decisions[0]["validation"] == decisions[1]["validation"]
+    assert (decisions[0]["choice"], decisions[0]["baseline"]) == (decisions[1]["choice"], decisions[1]["baseline"])
+    assert decisions[0]["verdict"]["effect"]["delta"] == pytest.approx(-decisions[1]["verdict"]["effect"]["delta"])
+
+
+def test_findings_escape_names_and_carry_the_verdict():
+    from workbench.tokenization import downstream_verdict, tokenization_findings
+
+    wide = pd.DataFrame({"fertility": [1.25], "vocab_size": [100]}, index=["<script>x</script>"])
+    decision = downstream_verdict(_decision_result([0.6, 0.8], [0.6, 0.9]), n_resamples=200)
+    markdown = tokenization_findings({"intrinsic_choice": "<script>x</script>", "intrinsic_lossless": False},
+                                     decision, {"n": 2}, wide)
+    assert "&lt;script&gt;" in markdown and "<script>" not in markdown
+    assert "**pays off**" in markdown and "`bpe_4000`" in markdown and "none here is lossless" in markdown

@@ -22,7 +22,7 @@ import json
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,8 @@ __all__ = [
     "ALGORITHMS", "METRICS", "PRETRAINED", "SPECIAL_TOKENS", "EncodedBatch", "HFTokenizer",
     "TiktokenTokenizer", "compare_tokenizers", "load_pretrained_tokenizer", "metrics_wide",
     "plot_fertility", "plot_lengths", "renyi_efficiency", "sequence_lengths", "train_tokenizer",
-    "wrap_tokenizer", "DownstreamResult", "downstream_sweep", "downstream_correlation", "recommend_tokenizer",
+    "wrap_tokenizer", "DownstreamResult", "downstream_sweep", "run_downstream", "downstream_verdict", "downstream_correlation",
+    "recommend_tokenizer", "tokenization_findings", "tokenization_summary", "tokenization_results",
     "plot_downstream",
 ]
 
@@ -671,11 +672,11 @@ def _ratio(numerator: float, denominator: float) -> float:
 # --------------------------------------------------------------------------- downstream
 
 DOWNSTREAM_COLUMNS: tuple[str, ...] = (
-    "algorithm", "target_vocab_size", "vocab_size", "n_seeds", "accuracy", "ci95_low", "ci95_high",
-    "seed_std", "macro_f1", "embedding_params", "total_params", "fertility", "renyi_efficiency",
-    "train_seconds", "status", "reason")
-RUN_COLUMNS: tuple[str, ...] = ("algorithm", "target_vocab_size", "seed", "accuracy", "macro_f1",
-                                "train_seconds")
+    "configuration", "algorithm", "target_vocab_size", "vocab_size", "n_seeds", "val_accuracy", "val_macro_f1",
+    "accuracy", "ci95_low", "ci95_high", "seed_std", "macro_f1", "embedding_params", "total_params", "fertility",
+    "renyi_efficiency", "train_seconds", "status", "reason")
+RUN_COLUMNS: tuple[str, ...] = ("configuration", "algorithm", "target_vocab_size", "seed", "val_accuracy",
+                                "val_macro_f1", "accuracy", "macro_f1", "train_seconds")
 DEFAULT_DOWNSTREAM_MODEL = "tiny:num_layers=2,hidden_size=64,num_heads=2"
 
 
@@ -683,12 +684,17 @@ DEFAULT_DOWNSTREAM_MODEL = "tiny:num_layers=2,hidden_size=64,num_heads=2"
 class DownstreamResult:
     """Output of :func:`downstream_sweep`.
 
-    ``frame`` has one row per (algorithm, vocabulary size) with the seed-averaged test accuracy and its
-    95% interval (columns :data:`DOWNSTREAM_COLUMNS`); ``runs`` one row per seed (:data:`RUN_COLUMNS`).
+    ``frame`` has one row per (algorithm, vocabulary size) with the seed-averaged validation and test
+    scores and the test accuracy's 95% interval (columns :data:`DOWNSTREAM_COLUMNS`); ``runs`` one row
+    per seed (:data:`RUN_COLUMNS`). ``predictions[split][configuration]`` is ``{seed: predicted label
+    ids}`` on ``split`` ("validation" or "test"), aligned with ``labels[split]``: what
+    :func:`downstream_verdict` chooses on (validation) and compares on (test), paired by example and seed.
     """
 
     frame: pd.DataFrame
     runs: pd.DataFrame
+    predictions: dict[str, dict[str, dict[int, np.ndarray]]] = field(default_factory=dict)
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         """The ``downstream`` rows of a report summary: algorithm, vocab_size, accuracy, ci95,
@@ -780,16 +786,20 @@ def downstream_sweep(dataset, *, algorithms: Sequence[str] = ("bpe", "unigram"),
     from workbench.evaluation import classification_metrics, mean_ci
 
     train_texts = list(dataset["train"]["text"])
-    test_texts = list(dataset["test"]["text"])
-    y_true = np.asarray(dataset["test"]["label"])
+    texts = {split: list(dataset[split]["text"]) for split in ("validation", "test")}
+    test_texts = texts["test"]
+    labels = {split: np.asarray(dataset[split]["label"]) for split in ("validation", "test")}
+    y_true = labels["test"]
+    predictions: dict[str, dict[str, dict[int, np.ndarray]]] = {"validation": {}, "test": {}}
     label_names = list(dataset["train"].features["label"].names)
     grid = [(a, v) for a in algorithms for v in vocab_sizes]
     bar = progress_bar(total=len(grid) * len(seeds), desc="downstream", disable=not progress)
     rows, runs = [], []
     for algorithm, target in grid:
-        row: dict[str, Any] = {"algorithm": algorithm, "target_vocab_size": target, "n_seeds": 0,
-                               "status": "ok", "reason": ""}
-        correct, seconds = [], 0.0
+        name = f"{algorithm}_{target}"
+        row: dict[str, Any] = {"configuration": name, "algorithm": algorithm, "target_vocab_size": target,
+                               "n_seeds": 0, "status": "ok", "reason": ""}
+        correct, seconds, seed_runs = [], 0.0, []
         try:
             tokenizer = train_tokenizer(train_texts, algorithm=algorithm, vocab_size=target, lowercase=lowercase,
                                         nfkc=nfkc, strip_accents=strip_accents)
@@ -801,14 +811,15 @@ def downstream_sweep(dataset, *, algorithms: Sequence[str] = ("bpe", "unigram"),
                 network, tok = load_model(model, num_labels=len(label_names), label_names=label_names,
                                           tokenizer=tokenizer, seed=seed)
                 run = fine_tune(network, tok, dataset, replace(config, seed=seed, progress=False))
-                y_pred = np.asarray(run.predict_labels(test_texts))
-                correct.append(y_pred == y_true)
+                scored = {split: np.asarray(run.predict_labels(texts[split])) for split in texts}
+                correct.append(scored["test"] == y_true)
                 seconds += run.train_seconds
-                metrics = classification_metrics(y_true, y_pred, label_names=label_names)
-                runs.append({"algorithm": algorithm, "target_vocab_size": target, "seed": seed,
-                             "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-                             "train_seconds": run.train_seconds})
-                row["macro_f1"] = row.get("macro_f1", 0.0) + metrics["macro_f1"] / len(seeds)
+                val = classification_metrics(labels["validation"], scored["validation"], label_names=label_names)
+                metrics = classification_metrics(y_true, scored["test"], label_names=label_names)
+                seed_runs.append({"configuration": name, "algorithm": algorithm, "target_vocab_size": target,
+                                  "seed": seed, "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
+                                  "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                                  "train_seconds": run.train_seconds, "predictions": scored})
                 bar.update(1)
             row.update(embedding_params=int(network.get_input_embeddings().weight.numel()),
                        total_params=int(count_parameters(network)["total"]))
@@ -816,6 +827,11 @@ def downstream_sweep(dataset, *, algorithms: Sequence[str] = ("bpe", "unigram"),
             row.update(status="failed", reason=first_line(error))
             bar.update(len(seeds) - len(correct))
         if correct and row["status"] == "ok":
+            for split in texts:
+                predictions[split][name] = {r["seed"]: r["predictions"][split] for r in seed_runs}
+            runs += [{k: v for k, v in r.items() if k != "predictions"} for r in seed_runs]
+            row.update({k: float(np.mean([r[k] for r in seed_runs])) for k in ("val_accuracy", "val_macro_f1",
+                                                                                  "macro_f1")})
             matrix = np.vstack(correct).astype(float)
             low, high = mean_ci(matrix.mean(axis=0), n_resamples=n_resamples)
             per_seed = matrix.mean(axis=1)
@@ -825,7 +841,105 @@ def downstream_sweep(dataset, *, algorithms: Sequence[str] = ("bpe", "unigram"),
         rows.append(row)
     bar.close()
     frame = pd.DataFrame(rows).reindex(columns=list(DOWNSTREAM_COLUMNS))
-    return DownstreamResult(frame=frame, runs=pd.DataFrame(runs, columns=list(RUN_COLUMNS)))
+    return DownstreamResult(frame=frame, runs=pd.DataFrame(runs, columns=list(RUN_COLUMNS)),
+                            predictions=predictions, labels=labels)
+
+
+def run_downstream(data, settings: Mapping[str, Any], *, algorithms: Sequence[str], metric: str = "accuracy",
+                   seed: int = 0, lowercase: bool = False, nfkc: bool = False, strip_accents: bool = False,
+                   progress: bool = True) -> DownstreamResult:
+    """The notebook's downstream sweep from its profile ``settings`` (:func:`workbench.profile_settings`).
+
+    Subsamples ``downstream_train_examples`` training texts (0: all) with ``seed``, then runs
+    :func:`downstream_sweep` over ``algorithms`` x ``downstream_vocab_sizes`` with
+    ``downstream_seeds`` seeds from ``seed`` on, ``downstream_epochs`` at learning rate 1e-3 (10% warm-up,
+    batch 32), ``downstream_max_length`` tokens, ``downstream_threads`` torch threads, keeping the
+    checkpoint best on validation ``metric``.
+
+    >>> run_downstream(data, profile_settings("tokenization", "smoke"), algorithms=["bpe"])  # doctest: +SKIP
+    """
+    from workbench.data import subsample
+    from workbench.training import TrainConfig
+
+    subset = subsample(data, split="train", n=settings["downstream_train_examples"], seed=seed)
+    config = TrainConfig(learning_rate=1e-3, num_epochs=settings["downstream_epochs"], batch_size=32,
+                         warmup_ratio=0.1, max_length=settings["downstream_max_length"], seed=seed,
+                         num_threads=settings["downstream_threads"], metric_for_best_model=metric)
+    return downstream_sweep(subset, algorithms=algorithms, vocab_sizes=settings["downstream_vocab_sizes"],
+                            model=settings["downstream_model"], config=config,
+                            seeds=list(range(seed, seed + settings["downstream_seeds"])), lowercase=lowercase,
+                            nfkc=nfkc, strip_accents=strip_accents, n_resamples=settings["n_resamples"],
+                            progress=progress)
+
+
+DOWNSTREAM_METRICS: tuple[str, ...] = ("accuracy", "macro_f1")
+DOWNSTREAM_QUESTION = "Does the tokenizer configuration chosen on validation pay off against the cheapest one?"
+
+
+def downstream_verdict(result: DownstreamResult, *, metric: str = "accuracy", baseline: str | None = None,
+                       n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Choose a configuration on validation, then score it against the baseline on test.
+
+    The decision goes through :mod:`workbench.verdicts`, the one decision layer:
+
+    - **Baseline**: the configuration with the fewest embedding parameters (ties: the first listed), i.e.
+      the cheapest vocabulary; or the configuration named by ``baseline``. The question is whether paying
+      for a larger embedding table (or another algorithm) buys accuracy on this data.
+    - **Choice**: among the other finished configurations, the best seed-averaged validation ``metric``,
+      ties to fewer embedding parameters (:func:`~workbench.verdicts.choose_on_validation`). Test labels
+      never enter the choice.
+    - **Comparison**: choice minus baseline on the test split, paired by example and by seed
+      (:func:`~workbench.verdicts.compare_predictions`), superiority rule, Holm over the family
+      (:func:`~workbench.verdicts.family_verdicts`; here one comparison). The cost is embedding parameters.
+    - **Recommended**: the choice when it pays off, else the cheaper baseline.
+
+    Returns
+    -------
+    dict
+        ``choice``, ``baseline``, ``validation`` (``{configuration: score}``), ``comparison``, ``verdict``
+        (the ``summary.json["verdict"]`` schema), ``recommended``. With fewer than two finished
+        configurations there is nothing to compare: ``verdict`` is None and ``note`` says why.
+
+    Examples
+    --------
+    >>> truth = np.array([0, 1] * 50)
+    >>> frame = pd.DataFrame({"configuration": ["bpe_1000", "bpe_4000"], "status": "ok",
+    ...                       "embedding_params": [64_000, 256_000], "val_accuracy": [0.7, 0.8]})
+    >>> preds = {"bpe_1000": {0: np.zeros(100, int)}, "bpe_4000": {0: truth}}
+    >>> result = DownstreamResult(frame, pd.DataFrame(), {"validation": preds, "test": preds},
+    ...                           {"validation": truth, "test": truth})
+    >>> decision = downstream_verdict(result, n_resamples=200)
+    >>> decision["choice"], decision["baseline"], decision["verdict"]["answer"], decision["recommended"]
+    ('bpe_4000', 'bpe_1000', 'pays off', 'bpe_4000')
+    """
+    from workbench.verdicts import choose_on_validation, compare_predictions, family_verdicts
+
+    func = "downstream_verdict"
+    check_type("result", result, func, DownstreamResult)
+    check_choice("metric", metric, func, DOWNSTREAM_METRICS)
+    done = result.frame[result.frame["status"] == "ok"]
+    names = done["configuration"].tolist()
+    params = dict(zip(names, done["embedding_params"].astype(float)))
+    if baseline is not None and baseline not in names:
+        raise ParameterError(f"The 'baseline' parameter of {func} must name a finished configuration "
+                             f"({', '.join(names)}). Got {baseline!r} instead.")
+    if len(names) < 2:
+        return {"choice": None, "baseline": names[0] if names else None, "validation": {}, "comparison": None,
+                "verdict": None, "recommended": names[0] if names else None,
+                "note": f"{len(names)} finished configuration(s): nothing to compare."}
+    if baseline is None:
+        baseline = min(names, key=lambda n: (params[n], names.index(n)))
+    validation = dict(zip(names, done[f"val_{metric}"].astype(float)))
+    candidates = {n: v for n, v in validation.items() if n != baseline}
+    choice = choose_on_validation(candidates, metric=metric, cost={n: params[n] for n in candidates})
+    test = result.predictions["test"]
+    comparison = compare_predictions(result.labels["test"], test[choice], test[baseline], metric=metric,
+                                     n_resamples=n_resamples, seed=seed)
+    cost = {"embedding_params": {"candidate": params[choice], "baseline": params[baseline]}}
+    verdict = family_verdicts(DOWNSTREAM_QUESTION, {choice: comparison}, baseline=baseline,
+                              costs={choice: cost})[choice]
+    return {"choice": choice, "baseline": baseline, "validation": validation, "comparison": comparison,
+            "verdict": verdict, "recommended": choice if verdict["answer"] == "pays off" else baseline}
 
 
 def downstream_correlation(frame: pd.DataFrame, *, x: str = "renyi_efficiency", y: str = "accuracy"
@@ -852,16 +966,16 @@ def downstream_correlation(frame: pd.DataFrame, *, x: str = "renyi_efficiency", 
                   "spearman_rho": float(spearman.statistic), "spearman_p": float(spearman.pvalue)}
 
 
-def recommend_tokenizer(intrinsic: pd.DataFrame, downstream: pd.DataFrame | None = None, *,
+def recommend_tokenizer(intrinsic: pd.DataFrame, decision: Mapping[str, Any] | None = None, *,
                         trained: Sequence[str] | None = None) -> dict[str, Any]:
     """A recommendation computed from the measurements (never a fixed answer).
 
     Intrinsic (from :func:`metrics_wide`): among tokenizers without unknown tokens and with exact round
     trips, the one with the fewest tokens per word (shortest sequences, least compute per text); with
     ``trained`` names, the same choice among the tokenizers trained on your data (``trained_choice``),
-    whose vocabulary size you control. Downstream: the most accurate configuration, and the cheapest one
-    (fewest embedding parameters) whose accuracy reaches the best one's 95% lower bound, i.e. is not
-    measurably worse; ``all_equivalent`` says every configuration does.
+    whose vocabulary size you control. Downstream (``decision`` from :func:`downstream_verdict`): the
+    configuration chosen on validation, the baseline, the verdict's answer on test, and the one
+    recommended (the choice only when it pays off, else the cheaper baseline).
 
     >>> wide = pd.DataFrame({"fertility": [1.2, 1.5], "unk_rate": [0.0, 0.0], "round_trip_exact": [1.0, 1.0],
     ...                      "vocab_size": [1000, 50000]}, index=["a", "b"])
@@ -882,26 +996,98 @@ def recommend_tokenizer(intrinsic: pd.DataFrame, downstream: pd.DataFrame | None
         if len(own):
             out["trained_choice"], out["trained_lossless"] = lossless_min(own)
             out["trained_fertility"] = float(own.loc[out["trained_choice"], "fertility"])
-    if downstream is not None:
-        done = downstream[downstream["status"] == "ok"]
-        if len(done):
-            best = done.loc[done["accuracy"].idxmax()]
-            tied = done[done["accuracy"] >= best["ci95_low"]]
-            cheapest = tied.loc[tied["embedding_params"].idxmin()]
-            out.update(
-                best={"algorithm": best["algorithm"], "vocab_size": int(best["vocab_size"]),
-                      "accuracy": float(best["accuracy"]), "ci95": [float(best["ci95_low"]),
-                                                                    float(best["ci95_high"])]},
-                cheapest_equivalent={"algorithm": cheapest["algorithm"], "vocab_size": int(cheapest["vocab_size"]),
-                                     "accuracy": float(cheapest["accuracy"]),
-                                     "embedding_params": int(cheapest["embedding_params"]),
-                                     "embedding_params_saved": int(best["embedding_params"]
-                                                                   - cheapest["embedding_params"])},
-                all_equivalent=bool(len(tied) == len(done)),
-                best_is_smallest=bool(best["embedding_params"] == done["embedding_params"].min()),
-                spread=float(done["accuracy"].max() - done["accuracy"].min()),
-                best_interval_width=float(best["ci95_high"] - best["ci95_low"]))
+    if decision is not None:
+        verdict = decision.get("verdict")
+        out.update(downstream_choice=decision.get("choice"), downstream_baseline=decision.get("baseline"),
+                   downstream_answer=verdict["answer"] if verdict else None,
+                   recommended=decision.get("recommended"))
     return out
+
+
+def tokenization_findings(recommendation: Mapping[str, Any], decision: Mapping[str, Any],
+                          correlation: Mapping[str, Any], wide: pd.DataFrame) -> str:
+    """The "What this means" Markdown of the tokenization report: compute -> findings -> render.
+
+    Every name (tokenizers may come from user parameters) is escaped with ``html.escape``; the
+    downstream part is :func:`workbench.verdicts.findings_markdown` of the verdict.
+
+    >>> wide = pd.DataFrame({"fertility": [1.25], "vocab_size": [100]}, index=["<b>"])
+    >>> md = tokenization_findings({"intrinsic_choice": "<b>", "intrinsic_lossless": True},
+    ...                            {"verdict": None, "note": "1 finished configuration(s)"}, {"n": 1}, wide)
+    >>> "&lt;b&gt;" in md and "<b>" not in md
+    True
+    """
+    import html
+
+    from workbench.verdicts import findings_markdown
+
+    name = recommendation["intrinsic_choice"]
+    row = wide.loc[name]
+    pool = "that lose nothing (no `[UNK]`, exact round trips)" if recommendation["intrinsic_lossless"] \
+        else "measured (none here is lossless)"
+    lines = [f"- **Intrinsically**, `{html.escape(str(name))}` cuts the test text into the fewest tokens per word "
+             f"({row['fertility']:.2f}, with {int(row['vocab_size']):,} vocabulary entries) among tokenizers {pool}; "
+             "compression alone does not say which vocabulary trains the better model (Zouhar et al. 2023)."]
+    verdict = decision.get("verdict")
+    if verdict is None:
+        lines.append(f"- **Downstream**: no verdict ({html.escape(str(decision.get('note', '')))}).")
+    else:
+        lines += ["", findings_markdown(verdict), "",
+                  f"- **Recommended**: `{html.escape(str(decision['recommended']))}` (the choice only when it pays "
+                  "off on test, otherwise the cheaper baseline)."]
+    if correlation.get("n", 0) >= 3 and np.isfinite(correlation.get("spearman_rho", np.nan)):
+        lines.append(f"- Rényi efficiency vs test accuracy over {correlation['n']} configurations: Spearman ρ = "
+                     f"{correlation['spearman_rho']:.2f}, Pearson r = {correlation['pearson_r']:.2f}; with this few "
+                     "configurations and a small model, treat it as a hint.")
+    return "\n".join(lines)
+
+
+SUMMARY_METRICS: dict[str, str] = {
+    "vocab_size": "vocab_size", "fertility": "fertility", "continued_word_ratio": "continued_word_ratio",
+    "chars_per_token": "chars_per_token", "unk_rate": "unk_rate", "vocab_utilization": "vocab_utilization",
+    "renyi_efficiency": "renyi_efficiency", "truncation_rate": "truncation_rate",
+    "roundtrip_exact": "round_trip_exact", "tokens_per_second": "tokens_per_second"}
+"""``summary.json["tokenizers"][name]`` keys and the :data:`METRICS` they come from."""
+
+
+def tokenization_summary(wide: pd.DataFrame, downstream: DownstreamResult, decision: Mapping[str, Any],
+                         correlation: Mapping[str, Any], recommendation: Mapping[str, Any],
+                         settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The notebook's ``summary.json`` body (``record`` adds params, environment and dataset).
+
+    >>> wide = pd.DataFrame({m: [1.0] for m in METRICS}, index=["bpe"])
+    >>> empty = DownstreamResult(pd.DataFrame(columns=list(DOWNSTREAM_COLUMNS)), pd.DataFrame())
+    >>> sorted(tokenization_summary(wide, empty, {"verdict": None}, {}, {}, {})["tokenizers"]["bpe"])[:3]
+    ['chars_per_token', 'continued_word_ratio', 'fertility']
+    """
+    summary = {
+        "headline": ["recommendation.intrinsic_choice", "recommendation.recommended"],
+        "tokenizers": {name: {key: float(wide.loc[name, column]) for key, column in SUMMARY_METRICS.items()
+                              if column in wide.columns} for name in wide.index},
+        "downstream": downstream.rows(), "correlation": dict(correlation), "recommendation": dict(recommendation),
+        "verdict": decision.get("verdict"), "selection": {"validation": decision.get("validation", {}),
+                                                          "baseline": decision.get("baseline")},
+        "settings": dict(settings)}
+    return summary
+
+
+def tokenization_results(intrinsic: pd.DataFrame, downstream: DownstreamResult) -> pd.DataFrame:
+    """The tidy ``results.csv`` rows: intrinsic metrics, downstream configurations and runs (long format).
+
+    >>> empty = DownstreamResult(pd.DataFrame(columns=list(DOWNSTREAM_COLUMNS)), pd.DataFrame(columns=list(RUN_COLUMNS)))
+    >>> tokenization_results(compare_tokenizers({"c": "cl100k_base"}, ["hi"]), empty)["table"].unique().tolist()
+    ['intrinsic']
+    """
+    frame = downstream.frame
+    value_vars = [c for c in DOWNSTREAM_COLUMNS if c not in ("configuration", "algorithm", "target_vocab_size",
+                                                               "status", "reason")]
+    tables = {"intrinsic": intrinsic,
+              "downstream": frame.melt(id_vars=["algorithm", "target_vocab_size", "status"], var_name="metric",
+                                       value_vars=value_vars),
+              "downstream_runs": downstream.runs.drop(columns="configuration").melt(
+                  id_vars=["algorithm", "target_vocab_size", "seed"], var_name="metric")}
+    return pd.concat(tables, names=["table"]).reset_index(level="table").reset_index(drop=True)
+
 
 def plot_fertility(frame: pd.DataFrame) -> Figure:
     """Bar charts of fertility and continued-word ratio from :func:`compare_tokenizers` output.
