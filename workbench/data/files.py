@@ -182,8 +182,9 @@ def _read_json(path: Path, fmt: str, compression: str | None) -> pd.DataFrame:
     if not start:
         return pd.DataFrame()
     as_array = fmt == "json" and start.startswith("[")
+    # precise_float: the fast float parser rounds 1.0000000000000002e+16 to 1e+16, merging labels.
     return pd.read_json(path, lines=not as_array, encoding="utf-8", dtype=False,
-                        compression=compression)
+                        compression=compression, precise_float=True)
 
 
 # --------------------------------------------------------------------------- fastText .txt

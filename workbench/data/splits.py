@@ -103,7 +103,7 @@ def _as_strings(frame: pd.DataFrame) -> pd.DataFrame:
     """
     labels = frame["label"]
     if all(isinstance(v, float) and v.is_integer() for v in labels):
-        labels = labels.astype("int64")
+        labels = labels.map(int)  # exact at any size; astype("int64") overflows past 2**63
     return pd.DataFrame({"text": frame["text"].map(str), "label": labels.map(str)})
 
 
