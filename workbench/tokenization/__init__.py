@@ -1,0 +1,45 @@
+"""Tokenizers: train one on your texts, load a pretrained one, and compare them on held-out text.
+
+A package, one module per concern, read in this order:
+
+- :mod:`~workbench.tokenization.train`: :func:`train_tokenizer` (HF ``tokenizers``: BPE, byte-level
+  BPE, WordPiece, Unigram, word, char), wrapped for ``transformers``.
+- :mod:`~workbench.tokenization.adapters`: one adapter over HF fast tokenizers and ``tiktoken``
+  encodings (:class:`HFTokenizer`, :class:`TiktokenTokenizer`), offline pretrained loading.
+- :mod:`~workbench.tokenization.metrics`: :func:`compare_tokenizers` (fertility, Rényi efficiency,
+  lengths, round trips, throughput), from one ``encode_batch`` pass each.
+- :mod:`~workbench.tokenization.downstream`: the same small transformer trained with each
+  tokenizer, chosen on validation and compared on test (:func:`downstream_verdict`).
+- :mod:`~workbench.tokenization.findings`: recommendation, Markdown findings, summary and results.
+- :mod:`~workbench.tokenization.plots`: DataFrame in, Figure out.
+
+>>> texts = ["the cat sat on the mat", "the dog sat on the log"] * 50
+>>> tok = train_tokenizer(texts, algorithm="bpe", vocab_size=100)
+>>> frame = compare_tokenizers({"bpe": tok}, texts[:2])
+>>> sorted(frame.columns)
+['metric', 'tokenizer', 'value']
+"""
+
+from __future__ import annotations
+
+from workbench.tokenization.adapters import (PRETRAINED, EncodedBatch, HFTokenizer, TiktokenTokenizer,
+                                             load_pretrained_tokenizer, wrap_tokenizer)
+from workbench.tokenization.downstream import (DEFAULT_DOWNSTREAM_MODEL, DOWNSTREAM_COLUMNS, DOWNSTREAM_METRICS,
+                                               DOWNSTREAM_QUESTION, RUN_COLUMNS, DownstreamResult,
+                                               downstream_correlation, downstream_sweep, downstream_verdict,
+                                               run_downstream)
+from workbench.tokenization.findings import (SUMMARY_METRICS, recommend_tokenizer, tokenization_findings,
+                                             tokenization_results, tokenization_summary)
+from workbench.tokenization.metrics import (COLUMNS, LENGTH_COLUMNS, METRICS, RENYI_ALPHA, compare_tokenizers,
+                                            metrics_wide, renyi_efficiency, sequence_lengths)
+from workbench.tokenization.plots import plot_downstream, plot_fertility, plot_lengths
+from workbench.tokenization.train import ALGORITHMS, SPECIAL_TOKENS, VOCAB_SIZE_RANGE, train_tokenizer
+
+__all__ = [
+    "ALGORITHMS", "METRICS", "PRETRAINED", "SPECIAL_TOKENS", "EncodedBatch", "HFTokenizer",
+    "TiktokenTokenizer", "compare_tokenizers", "load_pretrained_tokenizer", "metrics_wide",
+    "plot_fertility", "plot_lengths", "renyi_efficiency", "sequence_lengths", "train_tokenizer",
+    "wrap_tokenizer", "DownstreamResult", "downstream_sweep", "run_downstream", "downstream_verdict",
+    "downstream_correlation", "recommend_tokenizer", "tokenization_findings", "tokenization_summary",
+    "tokenization_results", "plot_downstream",
+]

@@ -1,0 +1,136 @@
+"""Recommendation, "What this means" Markdown, and the summary/results the tokenization report records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.tokenization.downstream import DOWNSTREAM_COLUMNS, RUN_COLUMNS, DownstreamResult
+from workbench.tokenization.metrics import METRICS, compare_tokenizers
+
+
+def recommend_tokenizer(intrinsic: pd.DataFrame, decision: Mapping[str, Any] | None = None, *,
+                        trained: Sequence[str] | None = None) -> dict[str, Any]:
+    """A recommendation computed from the measurements (never a fixed answer).
+
+    Intrinsic (from :func:`metrics_wide`): among tokenizers without unknown tokens and with exact round
+    trips, the one with the fewest tokens per word (shortest sequences, least compute per text); with
+    ``trained`` names, the same choice among the tokenizers trained on your data (``trained_choice``),
+    whose vocabulary size you control. Downstream (``decision`` from :func:`downstream_verdict`): the
+    configuration chosen on validation, the baseline, the verdict's answer on test, and the one
+    recommended (the choice only when it pays off, else the cheaper baseline).
+
+    >>> wide = pd.DataFrame({"fertility": [1.2, 1.5], "unk_rate": [0.0, 0.0], "round_trip_exact": [1.0, 1.0],
+    ...                      "vocab_size": [1000, 50000]}, index=["a", "b"])
+    >>> recommend_tokenizer(wide)["intrinsic_choice"]
+    'a'
+    """
+    out: dict[str, Any] = {}
+
+    def lossless_min(frame: pd.DataFrame) -> tuple[str, bool]:
+        lossless = frame[(frame["unk_rate"] == 0) & (frame["round_trip_exact"] >= 0.999)]
+        pool = lossless if len(lossless) else frame
+        return str(pool["fertility"].idxmin()), bool(len(lossless))
+
+    out["intrinsic_choice"], out["intrinsic_lossless"] = lossless_min(intrinsic)
+    out["intrinsic_fertility"] = float(intrinsic.loc[out["intrinsic_choice"], "fertility"])
+    if trained:
+        own = intrinsic.loc[[name for name in intrinsic.index if name in set(trained)]]
+        if len(own):
+            out["trained_choice"], out["trained_lossless"] = lossless_min(own)
+            out["trained_fertility"] = float(own.loc[out["trained_choice"], "fertility"])
+    if decision is not None:
+        verdict = decision.get("verdict")
+        out.update(downstream_choice=decision.get("choice"), downstream_baseline=decision.get("baseline"),
+                   downstream_answer=verdict["answer"] if verdict else None,
+                   recommended=decision.get("recommended"))
+    return out
+
+
+def tokenization_findings(recommendation: Mapping[str, Any], decision: Mapping[str, Any],
+                          correlation: Mapping[str, Any], wide: pd.DataFrame) -> str:
+    """The "What this means" Markdown of the tokenization report: compute -> findings -> render.
+
+    Every name (tokenizers may come from user parameters) is escaped with ``html.escape``; the
+    downstream part is :func:`workbench.verdicts.findings_markdown` of the verdict.
+
+    >>> wide = pd.DataFrame({"fertility": [1.25], "vocab_size": [100]}, index=["<b>"])
+    >>> md = tokenization_findings({"intrinsic_choice": "<b>", "intrinsic_lossless": True},
+    ...                            {"verdict": None, "note": "1 finished configuration(s)"}, {"n": 1}, wide)
+    >>> "&lt;b&gt;" in md and "<b>" not in md
+    True
+    """
+    import html
+
+    from workbench.verdicts import findings_markdown
+
+    name = recommendation["intrinsic_choice"]
+    row = wide.loc[name]
+    pool = "that lose nothing (no `[UNK]`, exact round trips)" if recommendation["intrinsic_lossless"] \
+        else "measured (none here is lossless)"
+    lines = [f"- **Intrinsically**, `{html.escape(str(name))}` cuts the test text into the fewest tokens per word "
+             f"({row['fertility']:.2f}, with {int(row['vocab_size']):,} vocabulary entries) among tokenizers {pool}; "
+             "compression alone does not say which vocabulary trains the better model (Zouhar et al. 2023)."]
+    verdict = decision.get("verdict")
+    if verdict is None:
+        lines.append(f"- **Downstream**: no verdict ({html.escape(str(decision.get('note', '')))}).")
+    else:
+        lines += ["", findings_markdown(verdict), "",
+                  f"- **Recommended**: `{html.escape(str(decision['recommended']))}` (the choice only when it pays "
+                  "off on test, otherwise the cheaper baseline)."]
+    if correlation.get("n", 0) >= 3 and np.isfinite(correlation.get("spearman_rho", np.nan)):
+        lines.append(f"- Rényi efficiency vs test accuracy over {correlation['n']} configurations: Spearman ρ = "
+                     f"{correlation['spearman_rho']:.2f}, Pearson r = {correlation['pearson_r']:.2f}; with this few "
+                     "configurations and a small model, treat it as a hint.")
+    return "\n".join(lines)
+
+
+SUMMARY_METRICS: dict[str, str] = {
+    "vocab_size": "vocab_size", "fertility": "fertility", "continued_word_ratio": "continued_word_ratio",
+    "chars_per_token": "chars_per_token", "unk_rate": "unk_rate", "vocab_utilization": "vocab_utilization",
+    "renyi_efficiency": "renyi_efficiency", "truncation_rate": "truncation_rate",
+    "roundtrip_exact": "round_trip_exact", "tokens_per_second": "tokens_per_second"}
+"""``summary.json["tokenizers"][name]`` keys and the :data:`METRICS` they come from."""
+
+
+def tokenization_summary(wide: pd.DataFrame, downstream: DownstreamResult, decision: Mapping[str, Any],
+                         correlation: Mapping[str, Any], recommendation: Mapping[str, Any],
+                         settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The notebook's ``summary.json`` body (``record`` adds params, environment and dataset).
+
+    >>> wide = pd.DataFrame({m: [1.0] for m in METRICS}, index=["bpe"])
+    >>> empty = DownstreamResult(pd.DataFrame(columns=list(DOWNSTREAM_COLUMNS)), pd.DataFrame())
+    >>> sorted(tokenization_summary(wide, empty, {"verdict": None}, {}, {}, {})["tokenizers"]["bpe"])[:3]
+    ['chars_per_token', 'continued_word_ratio', 'fertility']
+    """
+    summary = {
+        "headline": ["recommendation.intrinsic_choice", "recommendation.recommended"],
+        "tokenizers": {name: {key: float(wide.loc[name, column]) for key, column in SUMMARY_METRICS.items()
+                              if column in wide.columns} for name in wide.index},
+        "downstream": downstream.rows(), "correlation": dict(correlation), "recommendation": dict(recommendation),
+        "verdict": decision.get("verdict"), "selection": {"validation": decision.get("validation", {}),
+                                                          "baseline": decision.get("baseline")},
+        "settings": dict(settings)}
+    return summary
+
+
+def tokenization_results(intrinsic: pd.DataFrame, downstream: DownstreamResult) -> pd.DataFrame:
+    """The tidy ``results.csv`` rows: intrinsic metrics, downstream configurations and runs (long format).
+
+    >>> empty = DownstreamResult(pd.DataFrame(columns=list(DOWNSTREAM_COLUMNS)), pd.DataFrame(columns=list(RUN_COLUMNS)))
+    >>> tokenization_results(compare_tokenizers({"c": "cl100k_base"}, ["hi"]), empty)["table"].unique().tolist()
+    ['intrinsic']
+    """
+    frame = downstream.frame
+    value_vars = [c for c in DOWNSTREAM_COLUMNS if c not in ("configuration", "algorithm", "target_vocab_size",
+                                                               "status", "reason")]
+    tables = {"intrinsic": intrinsic,
+              "downstream": frame.melt(id_vars=["algorithm", "target_vocab_size", "status"], var_name="metric",
+                                       value_vars=value_vars),
+              "downstream_runs": downstream.runs.drop(columns="configuration").melt(
+                  id_vars=["algorithm", "target_vocab_size", "seed"], var_name="metric")}
+    return pd.concat(tables, names=["table"]).reset_index(level="table").reset_index(drop=True)
