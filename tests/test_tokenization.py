@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from workbench.errors import DataError, ParameterError, ResourceUnavailableError
 from workbench.tokenization import (ALGORITHMS, METRICS, SPECIAL_TOKENS, compare_tokenizers,
                                     load_pretrained_tokenizer, metrics_wide, plot_fertility, plot_lengths,
-                                    sequence_lengths, train_tokenizer, wrap_tokenizer)
+                                    renyi_efficiency, sequence_lengths, train_tokenizer, wrap_tokenizer)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,15 @@ def hand_built():
     return tokenizer
 
 
-def _renyi(counts: np.ndarray, vocab_size: int, alpha: float = 2.5) -> float:
-    p = counts[counts > 0] / counts.sum()
-    return float(np.log(np.sum(p ** alpha)) / (1 - alpha) / np.log(vocab_size))
+def _scorer(lines: list[list[int]], alpha: float = 2.5, vocab: int | None = None) -> float:
+    """tokenization-scorer (Zouhar et al.'s reference code) on token sequences, one line per text."""
+    import tokenization_scorer
+
+    extra = {} if vocab is None else {"vocab": vocab}
+    text = [" ".join(map(str, line)) for line in lines]
+    if alpha == 1:
+        return float(tokenization_scorer.score(text, metric="shannon_efficiency", **extra))
+    return float(tokenization_scorer.score(text, metric="renyi", power=alpha, **extra))
 
 
 # --------------------------------------------------------------------------- known answers
@@ -47,29 +53,52 @@ def _renyi(counts: np.ndarray, vocab_size: int, alpha: float = 2.5) -> float:
 def test_metrics_known_answers_on_hand_built_tokenizer(hand_built):
     # Tokens: the | un ##aff ##able | cat  and  the | [UNK] . ; words (whitespace): 3 + 2.
     texts = ["the unaffable cat", "the dog."]
-    values = compare_tokenizers({"hand": hand_built}, texts, max_length=4).set_index("metric")["value"]
+    values = compare_tokenizers({"hand": hand_built}, texts, max_length=4,
+                                segmenter="whitespace").set_index("metric")["value"]
     assert values["fertility"] == pytest.approx(8 / 5)
     assert values["continued_word_ratio"] == pytest.approx(2 / 5)  # 'unaffable' and 'dog.'
     assert values["chars_per_token"] == pytest.approx(25 / 8)
     assert values["unk_rate"] == pytest.approx(1 / 8)
     assert values["vocab_utilization"] == pytest.approx(7 / 8)  # 'mat' unused
-    assert values["renyi_efficiency"] == pytest.approx(_renyi(np.array([2, 1, 1, 1, 1, 1, 1]), 8))
+    # H_2.5 of (2,1,1,1,1,1,1)/8 = ln(1/8) / -1.5 ... over ln 8 (all entries) and ln 7 (types seen).
+    h = np.log((2 / 8) ** 2.5 + 6 * (1 / 8) ** 2.5) / (1 - 2.5)
+    assert values["renyi_efficiency"] == pytest.approx(h / np.log(8))
+    assert values["renyi_efficiency_observed"] == pytest.approx(h / np.log(7))
     assert (values["length_mean"], values["length_p50"]) == (4.0, 4.0)
     assert values["length_p95"] == pytest.approx(3 + 0.95 * 2)
     assert values["truncation_rate"] == 0.5
     assert values["round_trip_exact"] == 0.5  # 'the [UNK].' is not 'the dog.'
     assert values["vocab_size"] == 8
     assert list(values.index) == list(METRICS)
+    # Unicode words: '.' belongs to no word, so 'dog' is one piece ([UNK]) and only 'unaffable' is split.
+    unicode = compare_tokenizers({"hand": hand_built}, texts, segmenter="unicode").set_index("metric")["value"]
+    assert unicode["fertility"] == pytest.approx(8 / 5) and unicode["continued_word_ratio"] == pytest.approx(1 / 5)
 
 
-def test_renyi_efficiency_matches_numpy_on_token_counts(trained, corpus):
-    tokenizer = trained["bpe"]
+@pytest.mark.parametrize("name", ["bpe", "unigram", "cl100k_base"])
+@pytest.mark.parametrize("alpha", [2.5, 3.0, 1.0])
+def test_renyi_efficiency_equals_tokenization_scorer(trained, corpus, name, alpha):
+    tokenizer = wrap_tokenizer(trained.get(name, name))
     texts = corpus[:100]
-    ids = np.concatenate([np.asarray(row, dtype=np.int64) for row in
-                          tokenizer(texts, add_special_tokens=False)["input_ids"]])
-    expected = _renyi(np.unique(ids, return_counts=True)[1].astype(float), len(tokenizer))
-    frame = compare_tokenizers({"bpe": tokenizer}, texts)
-    assert frame.set_index("metric").loc["renyi_efficiency", "value"] == pytest.approx(expected, rel=1e-12)
+    lines = tokenizer.encode_batch(texts).id_lists
+    counts = np.bincount(np.concatenate(lines))
+    assert renyi_efficiency(counts, alpha=alpha) == pytest.approx(_scorer(lines, alpha), rel=1e-12)
+    assert renyi_efficiency(counts, vocab_size=tokenizer.vocab_size, alpha=alpha) == pytest.approx(
+        _scorer(lines, alpha, vocab=tokenizer.vocab_size), rel=1e-12)
+    if alpha == 2.5:
+        values = compare_tokenizers({name: tokenizer}, texts).set_index("metric")["value"]
+        assert values["renyi_efficiency_observed"] == pytest.approx(_scorer(lines), rel=1e-12)
+        assert values["renyi_efficiency"] == pytest.approx(_scorer(lines, vocab=tokenizer.vocab_size), rel=1e-12)
+
+
+def test_renyi_efficiency_tends_to_shannon_at_alpha_one():
+    counts = np.array([7, 3, 2, 1, 1])
+    shannon = renyi_efficiency(counts, alpha=1.0)
+    assert np.isfinite(shannon)
+    assert renyi_efficiency(counts, alpha=1.0 + 1e-7) == pytest.approx(shannon, rel=1e-5)
+    assert renyi_efficiency(counts, alpha=1.0 - 1e-7) == pytest.approx(shannon, rel=1e-5)
+    with pytest.raises(ParameterError, match="'alpha' parameter of renyi_efficiency must be"):
+        renyi_efficiency(counts, alpha=-1.0)
 
 
 def test_round_trip_accounts_for_the_tokenizers_normalization():

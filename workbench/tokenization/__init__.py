@@ -6,8 +6,11 @@ A package, one module per concern, read in this order:
   BPE, WordPiece, Unigram, word, char), wrapped for ``transformers``.
 - :mod:`~workbench.tokenization.adapters`: one adapter over HF fast tokenizers and ``tiktoken``
   encodings (:class:`HFTokenizer`, :class:`TiktokenTokenizer`), offline pretrained loading.
+- :mod:`~workbench.tokenization.words`: the one word segmenter (whitespace, Unicode ``\\w+``, spaCy).
 - :mod:`~workbench.tokenization.metrics`: :func:`compare_tokenizers` (fertility, Rényi efficiency,
   lengths, round trips, throughput), from one ``encode_batch`` pass each.
+- :mod:`~workbench.tokenization.breakdowns`: fertility per class, the words split the most, the
+  share of characters kept at a token budget.
 - :mod:`~workbench.tokenization.downstream`: the same small transformer trained with each
   tokenizer, chosen on validation and compared on test (:func:`downstream_verdict`).
 - :mod:`~workbench.tokenization.findings`: recommendation, Markdown findings, summary and results.
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 from workbench.tokenization.adapters import (PRETRAINED, EncodedBatch, HFTokenizer, TiktokenTokenizer,
                                              load_pretrained_tokenizer, wrap_tokenizer)
+from workbench.tokenization.breakdowns import (CLASS_COLUMNS, SPLIT_COLUMNS, class_spread, fertility_by_class,
+                                               kept_char_share, split_words_table)
 from workbench.tokenization.downstream import (DEFAULT_DOWNSTREAM_MODEL, DOWNSTREAM_COLUMNS, DOWNSTREAM_METRICS,
                                                DOWNSTREAM_QUESTION, RUN_COLUMNS, DownstreamResult,
                                                downstream_correlation, downstream_sweep, downstream_verdict,
@@ -34,6 +39,7 @@ from workbench.tokenization.metrics import (COLUMNS, LENGTH_COLUMNS, METRICS, RE
                                             metrics_wide, renyi_efficiency, sequence_lengths)
 from workbench.tokenization.plots import plot_downstream, plot_fertility, plot_lengths
 from workbench.tokenization.train import ALGORITHMS, SPECIAL_TOKENS, VOCAB_SIZE_RANGE, train_tokenizer
+from workbench.tokenization.words import WORD_SEGMENTERS, split_words, word_spans
 
 __all__ = [
     "ALGORITHMS", "METRICS", "PRETRAINED", "SPECIAL_TOKENS", "EncodedBatch", "HFTokenizer",
@@ -41,5 +47,6 @@ __all__ = [
     "plot_fertility", "plot_lengths", "renyi_efficiency", "sequence_lengths", "train_tokenizer",
     "wrap_tokenizer", "DownstreamResult", "downstream_sweep", "run_downstream", "downstream_verdict",
     "downstream_correlation", "recommend_tokenizer", "tokenization_findings", "tokenization_summary",
-    "tokenization_results", "plot_downstream",
+    "tokenization_results", "plot_downstream", "WORD_SEGMENTERS", "split_words", "word_spans",
+    "fertility_by_class", "class_spread", "split_words_table", "kept_char_share",
 ]

@@ -10,21 +10,21 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from workbench._validation import check_int
+from workbench._validation import check_choice, check_float, check_int
 from workbench.errors import ParameterError
-from workbench.tokenization.adapters import _check_tokenizers
+from workbench.tokenization.adapters import _check_tokenizers, wrap_tokenizer
 from workbench.tokenization.train import _check_texts
+from workbench.tokenization.words import DEFAULT_SEGMENTER, WORD_SEGMENTERS, Words, word_spans
 
 
 METRICS: tuple[str, ...] = (
     "vocab_size", "fertility", "continued_word_ratio", "chars_per_token", "bytes_per_token", "unk_rate",
-    "vocab_utilization", "renyi_efficiency", "length_mean", "length_p50", "length_p95",
+    "vocab_utilization", "renyi_efficiency", "renyi_efficiency_observed", "length_mean", "length_p50", "length_p95",
     "truncation_rate", "round_trip_exact", "tokens_per_second")
 """Rows of :func:`compare_tokenizers` per tokenizer, in this order (definitions there)."""
 
@@ -37,11 +37,12 @@ RENYI_ALPHA = 2.5  # Zouhar et al. (2023) found alpha = 2.5 correlates best with
 
 
 def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Iterable[str], *, max_length: int = 128,
-                       round_trip_texts: int | None = 256, batch_size: int | None = None) -> pd.DataFrame:
+                       round_trip_texts: int | None = 256, batch_size: int | None = None,
+                       segmenter: str = DEFAULT_SEGMENTER) -> pd.DataFrame:
     """Measure tokenizers on held-out texts: one ``encode_batch`` pass each, one row per metric.
 
-    Words are the whitespace-separated runs of the raw text (``str.split()``), so punctuation stays
-    with its word. A token belongs to every word its character span overlaps. Lengths count a text's
+    Words are those of ``segmenter`` (:mod:`workbench.tokenization.words`: ``whitespace``, ``unicode``
+    (default) or ``spacy``), the same for every tokenizer. A token belongs to every word its character span overlaps. Lengths count a text's
     own tokens, without ``[CLS]``/``[SEP]``.
 
     - ``vocab_size``: entries, special and added tokens included.
@@ -50,7 +51,9 @@ def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Iterable[str], *, m
     - ``chars_per_token``, ``bytes_per_token``: characters (UTF-8 bytes) of the texts per token.
     - ``unk_rate``: share of tokens that are the unknown token (0 when the tokenizer has none).
     - ``vocab_utilization``: distinct ids used over ``vocab_size``.
-    - ``renyi_efficiency``: H_2.5(p) / log |V| over unigram token frequencies (Zouhar et al. 2023).
+    - ``renyi_efficiency``: H_2.5(p) / log |V| over unigram token frequencies, |V| the whole vocabulary
+      (Zouhar et al. 2023); ``renyi_efficiency_observed``: the same over log of the token types seen,
+      ``tokenization-scorer``'s default normalisation.
     - ``length_mean``, ``length_p50``, ``length_p95``: tokens per text.
     - ``truncation_rate``: share of texts with more than ``max_length`` tokens.
     - ``round_trip_exact``: share of texts where ``decode(encode(t))`` equals ``t``, or ``t`` as the
@@ -72,6 +75,8 @@ def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Iterable[str], *, m
     round_trip_texts : int or None
         Texts decoded for ``round_trip_exact`` (None: all). Decoding and normalizing cost about as much
         as encoding, so a sample (standard error at most 3 points at 256) keeps the pass cheap.
+    segmenter : {"whitespace", "unicode", "spacy"}
+        What a word is, for fertility and the continued-word ratio.
     batch_size : int or None
         Stream: read and encode this many texts at a time, keeping only running counts (memory grows
         with the vocabulary and 4 bytes per text, not with the corpus). None encodes everything at once.
@@ -89,6 +94,7 @@ def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Iterable[str], *, m
     """
     func = "compare_tokenizers"
     adapters = _check_tokenizers(tokenizers, func)
+    check_choice("segmenter", segmenter, func, WORD_SEGMENTERS)
     check_int("max_length", max_length, func, low=1)
     if round_trip_texts is not None:
         check_int("round_trip_texts", round_trip_texts, func, low=1, fix="Pass None to decode every text.")
@@ -101,7 +107,7 @@ def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Iterable[str], *, m
     for index, batch in enumerate(batches):
         if not batch:
             continue
-        words = _word_spans(batch)
+        words = word_spans(batch, segmenter)
         # Round trips are sampled from the first batch only: a stream's length is not known ahead.
         picked = _evenly_spaced(len(batch), round_trip_texts) if index == 0 else []
         for accumulator in accumulators.values():
@@ -150,32 +156,6 @@ def sequence_lengths(tokenizers: Mapping[str, Any], texts: Sequence[str]) -> pd.
     return pd.concat(frames, ignore_index=True)
 
 
-@dataclass(frozen=True)
-class _Words:
-    """Whitespace-separated words of the texts joined by newlines, in that joined coordinate."""
-
-    starts: np.ndarray
-    ends: np.ndarray
-    char_base: np.ndarray  # where each text begins in the joined string
-    n_chars: int
-    n_bytes: int
-
-
-def _word_spans(texts: list[str]) -> _Words:
-    joined = "\n".join(texts)
-    codes = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
-    space = np.zeros(codes.size + 2, bool)
-    space[[0, -1]] = True  # sentinels so every word has a start and an end
-    space[1:-1] = np.isin(codes, _WHITESPACE)
-    edges = np.flatnonzero(np.diff(space.astype(np.int8)))
-    char_base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]])
-    return _Words(edges[0::2], edges[1::2], char_base, n_chars=sum(map(len, texts)),
-                  n_bytes=len(joined.encode("utf-8")) - (len(texts) - 1))
-
-
-_WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], np.uint32)
-
-
 class _Accumulator:
     """Running counts of one tokenizer over batches of texts; :meth:`result` turns them into metrics."""
 
@@ -188,15 +168,10 @@ class _Accumulator:
         self.seconds = 0.0
         self.exact: list[bool] = []
 
-    def add(self, texts: list[str], words: _Words, picked: list[int]) -> None:
+    def add(self, texts: list[str], words: Words, picked: list[int]) -> None:
         adapter = self.adapter
         batch = adapter.encode_batch(texts)
-        base = np.repeat(words.char_base, batch.lengths)
-        # searchsorted needs sorted spans; offsets are monotone except after unusual normalizers.
-        starts = np.maximum.accumulate(batch.starts + base)
-        ends = np.maximum.accumulate(batch.ends + base)
-        # Tokens overlapping word [s, e): those starting before e minus those ending at or before s.
-        per_word = np.searchsorted(starts, words.ends, "left") - np.searchsorted(ends, words.starts, "right")
+        per_word = pieces_per_word(batch, words)
         bincount = np.bincount(batch.ids, minlength=len(self.counts))
         if len(bincount) > len(self.counts):  # ids past the reported size (added tokens)
             self.counts = np.pad(self.counts, (0, len(bincount) - len(self.counts)))
@@ -227,6 +202,7 @@ class _Accumulator:
             "unk_rate": 0.0 if self.adapter.unk_id is None else _ratio(self.n_unk, self.n_tokens),
             "vocab_utilization": _ratio(int(np.count_nonzero(self.counts)), vocab_size),
             "renyi_efficiency": renyi_efficiency(self.counts, vocab_size=vocab_size),
+            "renyi_efficiency_observed": renyi_efficiency(self.counts),
             "length_mean": float(lengths.mean()),
             "length_p50": float(np.percentile(lengths, 50)),
             "length_p95": float(np.percentile(lengths, 95)),
@@ -236,20 +212,48 @@ class _Accumulator:
         }
 
 
-def renyi_efficiency(counts: np.ndarray, *, vocab_size: int, alpha: float = RENYI_ALPHA) -> float:
-    """Rényi efficiency H_alpha(p) / log(vocab_size) of unigram token counts (Zouhar et al. 2023).
+def pieces_per_word(batch, words: Words) -> np.ndarray:
+    """Tokens overlapping each word of ``words``: a token belongs to every word its span overlaps.
 
-    ``H_alpha(p) = log(sum p_i ** alpha) / (1 - alpha)``; 1 means all entries equally used.
+    ``batch`` is an :class:`~workbench.tokenization.adapters.EncodedBatch` of the same texts.
+
+    >>> from workbench.tokenization.words import word_spans
+    >>> texts = ["unaffable dog"]
+    >>> pieces_per_word(wrap_tokenizer("minilm").encode_batch(texts), word_spans(texts)).tolist()
+    [3, 1]
+    """
+    base = np.repeat(words.char_base, batch.lengths)
+    # searchsorted needs sorted spans; offsets are monotone except after unusual normalizers.
+    starts = np.maximum.accumulate(batch.starts + base)
+    ends = np.maximum.accumulate(batch.ends + base)
+    # Tokens overlapping word [s, e): those starting before e minus those ending at or before s.
+    return np.searchsorted(starts, words.ends, "left") - np.searchsorted(ends, words.starts, "right")
+
+
+def renyi_efficiency(counts: np.ndarray, *, vocab_size: int | None = None, alpha: float = RENYI_ALPHA) -> float:
+    """Rényi efficiency H_alpha(p) / log(n) of unigram token counts (Zouhar et al. 2023).
+
+    ``H_alpha(p) = log(sum p_i ** alpha) / (1 - alpha)``, and at ``alpha = 1`` its limit, Shannon's
+    ``-sum p_i log p_i``. ``n`` is ``vocab_size`` (every entry of the vocabulary, used or not) or, with
+    ``vocab_size=None``, the number of token types observed (``tokenization-scorer``'s default). 1 means
+    all ``n`` entries equally used.
 
     >>> renyi_efficiency(np.array([5, 5, 5, 5]), vocab_size=4)
     1.0
+    >>> round(renyi_efficiency(np.array([5, 5, 5, 5]), vocab_size=16), 3), renyi_efficiency(np.array([5, 5, 0, 0]))
+    (0.5, 1.0)
+    >>> round(renyi_efficiency(np.array([1, 3]), alpha=1.0), 4)  # Shannon: 0.8113 bits of 1
+    0.8113
     """
+    check_float("alpha", alpha, "renyi_efficiency", low=0, fix="Use alpha = 2.5 (Zouhar et al. 2023).")
     counts = np.asarray(counts, float)
     total = counts.sum()
-    if total <= 0 or vocab_size < 2:
+    p = counts[counts > 0] / total if total > 0 else counts[:0]
+    n = len(p) if vocab_size is None else vocab_size
+    if total <= 0 or n < 2:
         return float("nan")
-    p = counts[counts > 0] / total
-    return float(np.log(np.sum(p ** alpha)) / (1 - alpha) / np.log(vocab_size))
+    entropy = -np.sum(p * np.log(p)) if alpha == 1 else np.log(np.sum(p ** alpha)) / (1 - alpha)
+    return float(entropy / np.log(n))
 
 
 def _evenly_spaced(n: int, k: int | None) -> list[int]:

@@ -1,0 +1,93 @@
+"""workbench.tokenization.words and .breakdowns: known answers of each word segmenter (CJK and accents
+included), per-class fertility, the split-words table and the share of characters kept at a length."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.errors import ParameterError
+from workbench.tokenization import (class_spread, compare_tokenizers, fertility_by_class, kept_char_share,
+                                    split_words, split_words_table)
+
+TEXTS = ["Don't stop, naïve café!", "我喜欢猫。", unicodedata.normalize("NFD", "résumé ok")]
+
+
+def test_whitespace_segmenter_known_answers():
+    assert split_words(TEXTS, segmenter="whitespace") == [
+        ["Don't", "stop,", "naïve", "café!"], ["我喜欢猫。"], [unicodedata.normalize("NFD", "résumé"), "ok"]]
+
+
+def test_unicode_segmenter_known_answers():
+    # Punctuation belongs to no word, each CJK ideograph is a word, a decomposed accent stays in its word.
+    assert split_words(TEXTS, segmenter="unicode") == [
+        ["Don", "t", "stop", "naïve", "café"], ["我", "喜", "欢", "猫"],
+        [unicodedata.normalize("NFD", "résumé"), "ok"]]
+
+
+def test_spacy_segmenter_known_answers():
+    pytest.importorskip("spacy")
+    assert split_words(TEXTS, segmenter="spacy") == [
+        ["Do", "n't", "stop", ",", "naïve", "café", "!"], ["我喜欢猫", "。"],
+        [unicodedata.normalize("NFD", "résumé"), "ok"]]
+
+
+def test_spacy_segmenter_says_how_to_install_it():
+    try:
+        import spacy  # noqa: F401
+    except ImportError:
+        from workbench.errors import ResourceUnavailableError
+
+        with pytest.raises(ResourceUnavailableError, match="pip install spacy"):
+            split_words(["a b"], segmenter="spacy")
+    else:
+        pytest.skip("spaCy is installed")
+
+
+def test_fertility_follows_the_segmenter():
+    # cl100k cuts '我喜欢猫。' into some tokens; whitespace sees one word, unicode four.
+    texts = ["我喜欢猫。"]
+    by = {seg: compare_tokenizers({"c": "cl100k_base"}, texts, segmenter=seg).set_index("metric")["value"]
+          for seg in ("whitespace", "unicode")}
+    tokens = by["whitespace"]["length_mean"]
+    assert by["whitespace"]["fertility"] == pytest.approx(tokens / 1)
+    assert by["unicode"]["fertility"] == pytest.approx(tokens / 4)
+    with pytest.raises(ParameterError, match="'segmenter' parameter of compare_tokenizers must be one of"):
+        compare_tokenizers({"c": "cl100k_base"}, texts, segmenter="nltk")
+
+
+def test_fertility_by_class_known_answers():
+    frame = fertility_by_class({"minilm": "minilm"}, ["unaffable", "the dog", "a cat"], ["rare", "pets", "pets"])
+    pets = frame.set_index("label").loc["pets"]
+    assert (pets["n_texts"], pets["n_words"], pets["n_tokens"], pets["fertility"]) == (2, 4, 4, 1.0)
+    assert frame.set_index("label").loc["rare", "fertility"] == 3.0  # un ##aff ##able
+    assert class_spread(frame) == {"minilm": {"min": 1.0, "max": 3.0, "ratio": 3.0}}
+    with pytest.raises(ParameterError, match="'labels' parameter of fertility_by_class must have one label"):
+        fertility_by_class({"minilm": "minilm"}, ["a"], ["x", "y"])
+
+
+def test_split_words_table_ranks_by_pieces_then_frequency():
+    texts = ["unaffable unaffable dog", "unaffable tokenization dog"]
+    table = split_words_table({"minilm": "minilm"}, texts, top=2)
+    assert table[["rank", "word", "count"]].values.tolist() == [[1, "unaffable", 3], [2, "tokenization", 1]]
+    assert table["pieces"].iloc[0] == 3
+    # Only the most frequent words compete.
+    assert split_words_table({"minilm": "minilm"}, texts, top=5, frequent=1)["word"].tolist() == ["unaffable"]
+
+
+def test_kept_char_share_known_answers():
+    # cl100k: 'hello world' -> hello | ' world'; a budget of 1 text token keeps 'hello' (5 of 11 chars).
+    assert kept_char_share("cl100k_base", ["hello world"], max_length=3) == pytest.approx(5 / 11)
+    assert kept_char_share("cl100k_base", ["hello world"], max_length=4) == 1.0
+    # A high-fertility tokenizer keeps less of the same texts at the same length.
+    from workbench.tokenization import train_tokenizer
+
+    texts = ["the quick brown fox jumps over the lazy dog"] * 20
+    char = train_tokenizer(texts, algorithm="char", vocab_size=100)
+    assert kept_char_share(char, texts, max_length=12) == pytest.approx(10 / len(texts[0]))
+    assert kept_char_share(char, texts, max_length=12) < kept_char_share("cl100k_base", texts, max_length=12)
+    with pytest.raises(ParameterError, match="'max_length' parameter of kept_char_share must be an int"):
+        kept_char_share("cl100k_base", texts, max_length=2)

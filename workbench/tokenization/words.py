@@ -1,0 +1,138 @@
+"""Words: the one word segmenter of the tokenization metrics (fertility, continued words, split words).
+
+Three segmenters, chosen by name:
+
+============== ==========================================================================================
+``whitespace`` runs of non-space characters (``str.split()``): punctuation stays with its word, a CJK
+               sentence without spaces is one word.
+``unicode``    Unicode word characters, ``[\\w\\p{M}]+`` by the ``regex`` library (letters, marks, digits,
+               connectors, so a decomposed accent stays in its word), with every CJK ideograph, kana and
+               CJK compatibility character a word of its own (as BERT's basic tokenizer does for Chinese);
+               punctuation belongs to no word.
+``spacy``      spaCy's rule-based tokenizer of ``spacy.blank("en")`` (needs ``pip install spacy``): words
+               and punctuation marks are separate words.
+============== ==========================================================================================
+
+>>> split_words(["Don't stop, café 我喜欢猫"], segmenter="unicode")
+[['Don', 't', 'stop', 'café', '我', '喜', '欢', '猫']]
+>>> split_words(["Don't stop, café 我喜欢猫"], segmenter="whitespace")
+[["Don't", 'stop,', 'café', '我喜欢猫']]
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from workbench._validation import check_choice
+from workbench.errors import ResourceUnavailableError
+
+WORD_SEGMENTERS: tuple[str, ...] = ("whitespace", "unicode", "spacy")
+"""Values of ``segmenter`` accepted by :func:`split_words` and :func:`workbench.tokenization.compare_tokenizers`."""
+
+DEFAULT_SEGMENTER = "unicode"
+
+# CJK ideographs (unified, extensions A and B+, compatibility), Hiragana, Katakana: one word each.
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_UNICODE_WORD = rf"[{_CJK}]|(?:(?![{_CJK}])[\w\p{{M}}])+"
+
+
+@dataclass(frozen=True)
+class Words:
+    """Word spans of a batch of texts joined by newlines, in that joined coordinate.
+
+    ``starts``/``ends`` are character offsets of each word; ``text_of_word`` the text it belongs to;
+    ``char_base`` where each text begins in the joined string.
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+    text_of_word: np.ndarray
+    char_base: np.ndarray
+    n_chars: int
+    n_bytes: int
+
+
+def word_spans(texts: list[str], segmenter: str = DEFAULT_SEGMENTER) -> Words:
+    """Word spans of ``texts`` (see the module docstring for the segmenters).
+
+    >>> spans = word_spans(["ab cd", "e"], "whitespace")
+    >>> spans.starts.tolist(), spans.ends.tolist(), spans.text_of_word.tolist()
+    ([0, 3, 6], [2, 5, 7], [0, 0, 1])
+    """
+    check_choice("segmenter", segmenter, "word_spans", WORD_SEGMENTERS)
+    joined = "\n".join(texts)
+    char_base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]]).astype(np.int64)
+    if segmenter == "whitespace":
+        starts, ends = _whitespace_spans(joined)
+    elif segmenter == "unicode":
+        starts, ends = _regex_spans(joined)
+    else:
+        starts, ends = _spacy_spans(texts, char_base)
+    text_of_word = np.searchsorted(char_base, starts, side="right") - 1 if len(texts) else starts
+    return Words(starts, ends, text_of_word, char_base, n_chars=sum(map(len, texts)),
+                 n_bytes=len(joined.encode("utf-8")) - max(len(texts) - 1, 0))
+
+
+def split_words(texts: Sequence[str], *, segmenter: str = DEFAULT_SEGMENTER) -> list[list[str]]:
+    """The words of each text under ``segmenter``, as strings.
+
+    >>> split_words(["naïve cafe\\u0301!"], segmenter="unicode") == [["naïve", "cafe\\u0301"]]
+    True
+    """
+    texts = list(texts)
+    spans = word_spans(texts, segmenter)
+    joined = "\n".join(texts)
+    out: list[list[str]] = [[] for _ in texts]
+    for start, end, text in zip(spans.starts.tolist(), spans.ends.tolist(), spans.text_of_word.tolist()):
+        out[text].append(joined[start:end])
+    return out
+
+
+def _whitespace_spans(joined: str) -> tuple[np.ndarray, np.ndarray]:
+    codes = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
+    space = np.zeros(codes.size + 2, bool)
+    space[[0, -1]] = True  # sentinels so every word has a start and an end
+    space[1:-1] = np.isin(codes, _WHITESPACE)
+    edges = np.flatnonzero(np.diff(space.astype(np.int8)))
+    return edges[0::2], edges[1::2]
+
+
+_WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], np.uint32)
+
+
+@functools.lru_cache(maxsize=1)
+def _unicode_pattern():
+    import regex
+
+    return regex.compile(_UNICODE_WORD)
+
+
+def _regex_spans(joined: str) -> tuple[np.ndarray, np.ndarray]:
+    spans = np.fromiter((i for m in _unicode_pattern().finditer(joined) for i in m.span()), np.int64)
+    return spans[0::2], spans[1::2]
+
+
+@functools.lru_cache(maxsize=1)
+def _spacy_tokenizer():
+    try:
+        import spacy
+    except ImportError:
+        raise ResourceUnavailableError(
+            "The 'spacy' word segmenter needs spaCy; install it with `pip install spacy`, or pass "
+            "segmenter='unicode'.") from None
+    return spacy.blank("en").tokenizer
+
+
+def _spacy_spans(texts: list[str], char_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    tokenizer = _spacy_tokenizer()
+    starts, ends = [], []
+    for base, doc in zip(char_base.tolist(), tokenizer.pipe(texts)):
+        for token in doc:
+            if not token.is_space:
+                starts.append(base + token.idx)
+                ends.append(base + token.idx + len(token.text))
+    return np.asarray(starts, np.int64), np.asarray(ends, np.int64)
