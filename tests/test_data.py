@@ -352,10 +352,15 @@ def test_split_sizes_leave_no_train(tiny_csv):
         load_dataset(tiny_csv, validation_size=0.5, test_size=0.5)
 
 
-@pytest.mark.parametrize("value", [0, -3, 2.5])
-def test_max_examples_below_one(tiny_csv, value):
-    with pytest.raises(ParameterError, match=r"'max_examples' .* must be an int >= 1\. Got"):
+@pytest.mark.parametrize("value", [-3, 2.5])
+def test_max_examples_below_zero(tiny_csv, value):
+    with pytest.raises(ParameterError, match=r"'max_examples' .* must be an int >= 0\. Got"):
         load_dataset(tiny_csv, max_examples=value)
+
+
+def test_max_examples_zero_keeps_every_row_like_none(tiny_csv):
+    sizes = [{split: len(ds) for split, ds in load_dataset(tiny_csv, max_examples=cap).items()} for cap in (0, None)]
+    assert sizes[0] == sizes[1]
 
 
 def test_negative_seed(tiny_csv):

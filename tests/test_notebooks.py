@@ -77,7 +77,13 @@ def test_data_notebook_summary_keys_and_baseline(tmp_path):
     summary = json.loads((tmp_path / "data" / "summary.json").read_text())
     assert set(summary["dataset"]["sizes"]) == {"train", "validation", "test"}
     assert len(summary["dataset"]["hash"]) == 64
-    for model in ("tfidf_logreg", "minilm"):
+    from workbench.verdicts import VERDICT_KEYS
+
+    assert set(summary["verdict"]) == set(VERDICT_KEYS)
+    assert summary["verdict"]["choice"] == "minilm" and summary["verdict"]["baseline"] == "tfidf_logreg"
+    assert summary["verdict"]["answer"] in ("pays off", "no detectable effect", "costs accuracy", "inconclusive")
+    assert summary["verdicts"]["normalization"]["selected_on"] == "validation"
+    for model in ("tfidf_logreg", "finetuned"):
         accuracy = _summary_leaf(summary, f"baselines.{model}.accuracy")
         low, high = _summary_leaf(summary, f"baselines.{model}.ci95")
         assert 0.0 <= low <= accuracy <= high <= 1.0

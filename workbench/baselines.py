@@ -18,7 +18,8 @@ from workbench._validation import check_float, check_int, check_type
 from workbench.errors import DataError, ParameterError
 from workbench.evaluation import evaluate_predictions
 
-__all__ = ["BaselineResult", "NORMALIZATION_COLUMNS", "normalization_baselines", "tfidf_logreg"]
+__all__ = ["BaselineComparison", "BaselineResult", "NORMALIZATION_COLUMNS", "compare_baselines", "normalization_baselines",
+           "tfidf_logreg"]
 
 NORMALIZATION_COLUMNS = ["normalization", "vocabulary_size", "accuracy", "macro_f1", "ci_low", "ci_high",
                          "fit_seconds"]
@@ -227,3 +228,111 @@ def normalization_baselines(dataset: Any, *, presets: Mapping[str, Mapping[str, 
                      "accuracy": result.metrics["accuracy"], "macro_f1": result.metrics["macro_f1"],
                      "ci_low": low, "ci_high": high, "fit_seconds": result.fit_seconds})
     return pd.DataFrame(rows, columns=NORMALIZATION_COLUMNS)
+
+
+@dataclass
+class BaselineComparison:
+    """The data notebook's two questions, answered on test after choosing on validation.
+
+    ``verdict``: does the fine-tune pay off over TF-IDF + logistic regression (nothing selected)?
+    ``verdicts["normalization"]``: does the normalization preset chosen on validation pay off over
+    none, for TF-IDF? Both in one Holm family of two. ``scores`` is the tidy test metrics table.
+    """
+
+    tfidf: BaselineResult
+    finetuned_pred: np.ndarray = field(repr=False)
+    finetuned_metrics: dict[str, Any]
+    normalization_choice: str
+    verdict: dict[str, Any]
+    verdicts: dict[str, dict[str, Any]]
+    comparisons: Any = field(repr=False)  # pandas.DataFrame, workbench.verdicts.comparison_frame
+    scores: Any = field(repr=False)  # pandas.DataFrame, workbench.evaluation.metrics_table
+
+
+def compare_baselines(dataset: Any, finetuned: Any, *, model_name: str, metric: str = "accuracy",
+                      tfidf: BaselineResult | None = None, seed: int = 0, n_resamples: int = 1000) -> BaselineComparison:
+    """Score the fine-tune against TF-IDF, and the normalization chosen on validation against none, on test.
+
+    The normalization preset is chosen with :func:`workbench.verdicts.choose_on_validation` on
+    :func:`normalization_baselines` scored on the ``validation`` split (ties: the smaller vocabulary);
+    the test split only reports. Both test comparisons are paired by example
+    (:func:`workbench.verdicts.compare_predictions`) and Holm-corrected together.
+
+    Parameters
+    ----------
+    dataset : datasets.DatasetDict
+        ``train``, ``validation`` and ``test`` splits.
+    finetuned : workbench.training.TrainResult
+        The fine-tuned model (its ``predict_labels`` scores the test split).
+    model_name : str
+        How the report names the fine-tuned model.
+    metric : {"accuracy", "macro_f1"}
+    tfidf : BaselineResult, optional
+        An already fitted :func:`tfidf_logreg` (no normalization) scored on test; fitted here otherwise.
+    seed, n_resamples : int
+        Seeds of the fits and bootstraps, and resamples per bootstrap.
+
+    Examples
+    --------
+    >>> compare_baselines(data, run, model_name="minilm").verdict["answer"]  # doctest: +SKIP
+    'pays off'
+    """
+    import functools
+
+    import pandas as pd
+
+    from workbench.evaluation import metrics_table
+    from workbench.text import NORMALIZATIONS, normalize_text
+    from workbench.verdicts import compare_predictions, comparison_frame, holm, make_verdict
+
+    func = "compare_baselines"
+    check_type("model_name", model_name, func, str)
+    tfidf = tfidf if tfidf is not None else tfidf_logreg(dataset, seed=seed)
+    label_names = list(dataset["train"].features["label"].names)
+    finetuned_pred = np.asarray(finetuned.predict_labels(dataset["test"]["text"]))
+    finetuned_metrics = evaluate_predictions(tfidf.y_true, finetuned_pred, label_names=label_names,
+                                             n_resamples=n_resamples, seed=seed)
+    validation = normalization_baselines(dataset, seed=seed, eval_split="validation")
+    choice = _choose_normalization(validation, metric)
+    if choice == "none":
+        normalized_pred = tfidf.y_pred
+    else:
+        normalized_pred = tfidf_logreg(dataset, seed=seed, lowercase=False,
+                                       preprocess=functools.partial(normalize_text, **NORMALIZATIONS[choice])).y_pred
+    options = {"metric": metric, "n_resamples": n_resamples, "seed": seed}
+    comparisons = {"finetune": compare_predictions(tfidf.y_true, finetuned_pred, tfidf.y_pred, **options),
+                   "normalization": compare_predictions(tfidf.y_true, normalized_pred, tfidf.y_pred, **options)}
+    adjusted = holm({name: c["p_value"] for name, c in comparisons.items()})
+    verdict = make_verdict(
+        question=f"Does a short fine-tune of {model_name} pay off over TF-IDF + logistic regression?",
+        choice=model_name, baseline="tfidf_logreg", comparison=comparisons["finetune"], n_comparisons=2,
+        p_adjusted=adjusted["finetune"], selected_on=None,
+        # Parameters, not seconds: the figures of a report repeat exactly for the same parameters and seed.
+        cost={"parameters": {"candidate": sum(p.numel() for p in finetuned.model.parameters()),
+                             "baseline": _pipeline_parameters(tfidf.pipeline)}})
+    vocabulary = validation.set_index("normalization")["vocabulary_size"]
+    normalization = make_verdict(
+        question="Does the text normalization chosen on validation pay off for TF-IDF?",
+        choice=choice, baseline="none", comparison=comparisons["normalization"], n_comparisons=2,
+        p_adjusted=adjusted["normalization"],
+        cost={"vocabulary_size": {"candidate": int(vocabulary[choice]), "baseline": int(vocabulary["none"])}})
+    scores = metrics_table({"tfidf_logreg": tfidf.metrics, model_name: finetuned_metrics})
+    frame = comparison_frame({f"{model_name} vs tfidf_logreg": comparisons["finetune"],
+                              f"{choice} vs none (tfidf)": comparisons["normalization"]})
+    return BaselineComparison(tfidf=tfidf, finetuned_pred=finetuned_pred, finetuned_metrics=finetuned_metrics,
+                              normalization_choice=choice, verdict=verdict,
+                              verdicts={"finetune": verdict, "normalization": normalization},
+                              comparisons=frame, scores=pd.DataFrame(scores))
+
+
+def _pipeline_parameters(pipeline) -> int:
+    """Weights of the fitted logistic regression (coefficients and intercepts)."""
+    logreg = pipeline.named_steps["logreg"]
+    return int(logreg.coef_.size + logreg.intercept_.size)
+
+
+def _choose_normalization(validation, metric: str) -> str:
+    from workbench.verdicts import choose_on_validation
+
+    table = validation.rename(columns={"normalization": "candidate"})
+    return choose_on_validation(table[["candidate", metric, "vocabulary_size"]], metric=metric, cost="vocabulary_size")

@@ -70,7 +70,7 @@ def load_dataset(source: str = "builtin:fine_foods", *, text_column: str | int |
         number in a column of numbers (a label does this, a column name does not); otherwise it
         is a header.
     max_examples : int, optional
-        Cap on the rows of EACH split (stratified, seeded subsample); ``None`` keeps all. Every
+        Cap on the rows of EACH split (stratified, seeded subsample); ``None`` or 0 keeps all. Every
         class a split holds keeps at least one row (a rare class the stratified rounding would
         drop takes a row from the largest class), so the cap must be at least the number of
         classes.
@@ -110,7 +110,7 @@ def load_dataset(source: str = "builtin:fine_foods", *, text_column: str | int |
     frames = _complete_splits(frames, validation_size=validation_size, test_size=test_size,
                               seed=seed)
     check_labels_seen(frames)
-    if max_examples is not None:
+    if max_examples:  # None or 0: every row
         frames = {split: _subsample(frame, max_examples, seed, split=split)
                   for split, frame in frames.items()}
     meta = {"source": source, "text_column": columns[0], "label_column": columns[1]}
@@ -129,7 +129,7 @@ def _check_params(source, text_column, label_column, format, header, max_example
         check_type("header", header, _FUNC, bool,
                    fix="Use True (the first row names the columns), False, or None to detect.")
     if max_examples is not None:
-        check_int("max_examples", max_examples, _FUNC, low=1, fix="Use None to keep every row.")
+        check_int("max_examples", max_examples, _FUNC, low=0, fix="Use None or 0 to keep every row.")
     check_float("validation_size", validation_size, _FUNC, low=0, high=1, low_open=True,
                 high_open=True)
     check_float("test_size", test_size, _FUNC, low=0, high=1, low_open=True, high_open=True)
