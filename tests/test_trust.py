@@ -72,3 +72,17 @@ def test_no_notebook_ends_ok_when_every_training_call_raises(tmp_path, monkeypat
         if run.status == "failed":
             assert "injected training failure" in run.error or "succeeded" in run.error, (run.name, run.error)
     assert not result.ok
+
+
+def test_list_parameters_of_the_real_notebooks_are_typed_and_checked_before_anything_runs(tmp_path):
+    from workbench.errors import NotebookParameterError
+    from workbench.reports import resolve_parameters
+
+    notebooks = {"tokenization": list_notebooks()["tokenization"]}
+    resolved = resolve_parameters(notebooks, {"downstream_vocab_sizes": "[500,2000]"}, profile="smoke")
+    assert resolved["tokenization"]["downstream_vocab_sizes"] == [500, 2000]
+    with pytest.raises(NotebookParameterError,
+                       match=r"'downstream_vocab_sizes' must be Optional\[list\[int\]\], got '\[500,\"x\"\]'"):
+        run_report(only="tokenization", profile="smoke", output=tmp_path / "run",
+                   params={"downstream_vocab_sizes": '[500,"x"]'})
+    assert not (tmp_path / "run").exists()
