@@ -205,8 +205,10 @@ def test_a_study_in_sqlite_resumes_where_it_stopped(tmp_path):
     first = run_sweep(_counting(), n_trials=3, storage=url, study_name="s", sampler="random", seed=1,
                       progress=False).study
     params = [t.params for t in first.trials]
+    with pytest.raises(ParameterError, match="has a budget of n_trials=3; this worker asks for 5"):
+        run_sweep(_counting(), n_trials=5, storage=url, study_name="s", progress=False)
     resumed = run_sweep(_counting(), n_trials=5, storage=url, study_name="s", sampler="random", seed=1,
-                        progress=False)
+                        progress=False, extend=True)
     assert [t.params for t in resumed.study.trials][:3] == params
     assert resumed.finished == 5 and resumed.ran["complete"] == 2
     again = run_sweep(_counting(), n_trials=5, storage=url, study_name="s", progress=False)

@@ -126,16 +126,21 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                  "n_seeds": 5, "n_jobs": -1, "n_resamples": 2000, "self_bleu_texts": 100, "max_length": 256},
     },
     "sweeps": {
-        # compare_model runs the grid/random/tpe/tpe_pruning comparison (n_trials None = the grid size);
+        # compare_model runs the five-strategy race (n_trials None = the grid size, per sampler seed);
         # the Pareto search (NSGA-II, pareto_trials) always trains tiny transformers. <model>_examples
         # caps the training split and <model>_epochs is the per-trial budget pruners share out.
         "smoke": {"max_examples": 200, "compare_model": "mlp", "n_trials": None, "pareto_trials": 2,
+                  "population_size": 2, "sampler_seeds": [0], "training_seeds": [1000, 1001],
                   "mlp_examples": 200, "mlp_epochs": 2, "tiny_examples": 96, "tiny_epochs": 1, "max_length": 32,
                   "latency_repeats": 5},
-        "default": {"max_examples": 0, "compare_model": "mlp", "n_trials": None, "pareto_trials": 6,
-                    "mlp_examples": 600, "mlp_epochs": 4, "tiny_examples": 1000, "tiny_epochs": 3,
+        # default: 5 strategies x 3 sampler seeds on the 24-point MLP grid (360 trials in memory, about a
+        # minute), winners re-scored on 3 fresh training seeds; NSGA-II 12 trials = 3 generations of 4.
+        "default": {"max_examples": 0, "compare_model": "mlp", "n_trials": None, "pareto_trials": 12,
+                    "population_size": 4, "sampler_seeds": [0, 1, 2], "training_seeds": [1000, 1001, 1002],
+                    "mlp_examples": 600, "mlp_epochs": 4, "tiny_examples": 400, "tiny_epochs": 2,
                     "max_length": 64, "latency_repeats": 20},
         "full": {"max_examples": 0, "compare_model": "tiny", "n_trials": None, "pareto_trials": 100,
+                 "population_size": 20, "sampler_seeds": [0, 1, 2, 3, 4], "training_seeds": [1000, 1001, 1002],
                  "mlp_examples": 0, "mlp_epochs": 10, "tiny_examples": 0, "tiny_epochs": 5, "max_length": 128,
                  "latency_repeats": 50},
     },

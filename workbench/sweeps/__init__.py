@@ -28,16 +28,22 @@ in Optuna's dashboard: ``optuna-dashboard sqlite:///sweeps.db``.
 Layout: :mod:`~workbench.sweeps.spaces` (search spaces), :mod:`~workbench.sweeps.factories` (samplers,
 pruners, directions), :mod:`~workbench.sweeps.objectives` (trials that train), :mod:`~workbench.sweeps.storage`
 (RDB storages), :mod:`~workbench.sweeps.runner` (one worker on a study), :mod:`~workbench.sweeps.analysis`
-(tidy frames), :mod:`~workbench.sweeps.plots` and :mod:`~workbench.sweeps.findings`.
+(tidy frames, hypervolume), :mod:`~workbench.sweeps.race` (the fair strategy race and its verdict),
+:mod:`~workbench.sweeps.artifacts` (winners kept), :mod:`~workbench.sweeps.report` and
+:mod:`~workbench.sweeps.recipes` (what notebook 04 records and runs), :mod:`~workbench.sweeps.plots` and
+:mod:`~workbench.sweeps.findings`.
 """
 
 from __future__ import annotations
 
 from workbench.sweeps.analysis import (
+    CURVE_COLUMNS,
     PARETO_COLUMNS,
     STRATEGIES,
     TRIAL_COLUMNS,
+    best_so_far_curves,
     compare_strategies,
+    hypervolume_history,
     param_importances,
     pareto_frame,
     pareto_pick,
@@ -45,6 +51,7 @@ from workbench.sweeps.analysis import (
     trial_epochs,
     trials_frame,
 )
+from workbench.sweeps.artifacts import load_model_artifact, save_model_artifact
 from workbench.sweeps.factories import (
     COST_METRICS,
     OBJECTIVES,
@@ -55,15 +62,32 @@ from workbench.sweeps.factories import (
     make_pruner,
     make_sampler,
 )
-from workbench.sweeps.findings import describe_trial
-from workbench.sweeps.objectives import (
-    MLPObjective,
-    TransformerObjective,
-    TrialPruningCallback,
-    report_epoch,
-)
+from workbench.sweeps.findings import describe_trial, sweeps_findings
+from workbench.sweeps.objectives import MLPObjective, TrialPruningCallback, report_epoch
 from workbench.sweeps.plots import PLOTS, plot_best_so_far, plot_study
-from workbench.sweeps.runner import SweepResult, run_sweep
+from workbench.sweeps.race import (
+    RACE_STRATEGIES,
+    Race,
+    baseline_config,
+    config_key,
+    race_results,
+    rescore_winners,
+    run_race,
+    study_winners,
+)
+from workbench.sweeps.recipes import architecture_search, race_objective
+from workbench.sweeps.report import (
+    best_trial,
+    pareto_summary,
+    sweeps_results,
+    sweeps_summary,
+)
+from workbench.sweeps.runner import (
+    SweepResult,
+    check_same_study,
+    run_sweep,
+    warm_start_configs,
+)
 from workbench.sweeps.spaces import (
     ARCHITECTURE_PARAMS,
     MODEL_PARAMS,
@@ -80,12 +104,17 @@ from workbench.sweeps.storage import (
     open_storage,
     safe_url,
 )
+from workbench.sweeps.transformer import TransformerObjective
 
-__all__ = ['ARCHITECTURE_PARAMS', 'BudgetSpent', 'COST_METRICS', 'MLPObjective', 'MODELS', 'MODEL_PARAMS',
-           'OBJECTIVES', 'PARETO_COLUMNS', 'PLOTS', 'PRUNERS', 'QUALITY_METRICS', 'SAMPLERS', 'SPACES',
-           'STRATEGIES', 'SearchSpace', 'SweepResult', 'TRAINING_PARAMS', 'TRIAL_COLUMNS',
-           'TransformerObjective', 'TrialPruningCallback', 'compare_strategies', 'default_space',
-           'default_storage', 'describe_trial', 'directions_of', 'load_space', 'make_pruner', 'make_sampler',
-           'open_storage', 'param_importances', 'pareto_frame', 'pareto_pick', 'plot_best_so_far',
-           'plot_study', 'report_epoch', 'run_sweep', 'safe_url', 'strategy_summary', 'trial_epochs',
-           'trials_frame']
+__all__ = ['ARCHITECTURE_PARAMS', 'CURVE_COLUMNS', 'best_so_far_curves', 'BudgetSpent', 'COST_METRICS', 'MLPObjective', 'MODELS', 'MODEL_PARAMS',
+           'OBJECTIVES', 'PARETO_COLUMNS', 'PLOTS', 'PRUNERS', 'QUALITY_METRICS', 'RACE_STRATEGIES', 'Race',
+           'SAMPLERS', 'SPACES', 'STRATEGIES', 'SearchSpace', 'SweepResult', 'TRAINING_PARAMS',
+           'TRIAL_COLUMNS', 'TransformerObjective', 'TrialPruningCallback', 'architecture_search',
+           'baseline_config', 'best_trial', 'check_same_study', 'compare_strategies', 'config_key',
+           'default_space', 'default_storage', 'describe_trial', 'directions_of', 'hypervolume_history',
+           'load_model_artifact', 'load_space', 'make_pruner', 'make_sampler', 'open_storage',
+           'param_importances', 'pareto_frame', 'pareto_pick', 'pareto_summary', 'plot_best_so_far',
+           'plot_study', 'race_objective', 'race_results', 'report_epoch', 'rescore_winners', 'run_race',
+           'run_sweep', 'safe_url', 'save_model_artifact', 'strategy_summary', 'study_winners',
+           'sweeps_findings', 'sweeps_results', 'sweeps_summary', 'trial_epochs', 'trials_frame',
+           'warm_start_configs']

@@ -2,9 +2,10 @@
 
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
@@ -19,7 +20,7 @@ STRATEGIES: dict[str, tuple[str, str]] = {
     "grid": ("grid", "none"), "random": ("random", "none"), "tpe": ("tpe", "none"), "tpe_pruning": ("tpe", "median")}
 """Strategy name -> (sampler, pruner) compared by :func:`compare_strategies`."""
 TRIAL_COLUMNS = ["study", "number", "state", "value", "epochs", "cumulative_epochs", "best_so_far", "seconds",
-                 "reason", *OBJECTIVES]
+                 "reason", "reused", *OBJECTIVES]
 PARETO_COLUMNS = ["study", "number", *OBJECTIVES, "params"]
 
 
@@ -49,7 +50,8 @@ def trials_frame(study: optuna.Study, *, name: str | None = None) -> pd.DataFram
             if trial.datetime_complete and trial.datetime_start else None
         row = {"study": name or study.study_name, "number": trial.number, "state": trial.state.name.lower(),
                "value": value, "epochs": epochs, "cumulative_epochs": cumulative, "best_so_far": best,
-               "seconds": seconds, "reason": trial.user_attrs.get("reason", "")}
+               "seconds": seconds, "reason": trial.user_attrs.get("reason", ""),
+               "reused": bool(trial.user_attrs.get("reused", False))}
         row.update({metric: trial.user_attrs.get(metric) for metric in OBJECTIVES})
         row.update({f"params_{key}": value for key, value in trial.params.items()})
         rows.append(row)
@@ -188,3 +190,82 @@ def param_importances(study: optuna.Study, *, seed: int = 0) -> pd.DataFrame:
         importances = {}
     return pd.DataFrame({"param": list(importances), "importance": list(importances.values())},
                         columns=["param", "importance"])
+
+
+def hypervolume_history(study: optuna.Study, *, reference_point: Sequence[float] | None = None) -> pd.DataFrame:
+    """Hypervolume of the Pareto front after each complete trial (Optuna's ``compute_hypervolume``).
+
+    Objectives are turned into minimisation (maximised ones negated). The default reference point is
+    0 for a maximised quality metric and 1.1 x the worst value seen for each cost, so the figure is
+    comparable across a study's history (not across studies). Rows ``number``, ``hypervolume``.
+
+    >>> study = optuna.create_study(directions=["maximize", "minimize"])
+    >>> for acc, ms in [(0.5, 2.0), (0.8, 4.0), (0.6, 1.0)]:
+    ...     _ = study.enqueue_trial({"a": acc, "m": ms})
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> study.optimize(lambda t: (t.suggest_float("a", 0, 1), t.suggest_float("m", 0, 9)), n_trials=3)
+    >>> [round(v, 2) for v in hypervolume_history(study, reference_point=[0.0, 5.0])["hypervolume"]]
+    [1.5, 1.8, 2.6]
+    """
+    from optuna._hypervolume import (
+        compute_hypervolume,  # the function Optuna's own plot uses
+    )
+
+    complete = sorted(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)),
+                      key=lambda t: t.number)
+    if not complete:
+        return pd.DataFrame(columns=["number", "hypervolume"])
+    signs = np.array([-1.0 if d == optuna.study.StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
+    losses = np.array([t.values for t in complete], dtype=float) * signs
+    if reference_point is None:
+        reference = np.where(signs < 0, 0.0, 1.1 * losses.max(axis=0))
+    else:
+        reference = np.asarray(reference_point, dtype=float) * signs
+    rows = []
+    for i, trial in enumerate(complete):
+        points = losses[: i + 1]
+        inside = points[(points < reference).all(axis=1)]
+        volume = float(compute_hypervolume(inside, reference)) if len(inside) else 0.0
+        rows.append({"number": trial.number, "hypervolume": volume})
+    return pd.DataFrame(rows, columns=["number", "hypervolume"])
+
+
+CURVE_COLUMNS = ["strategy", "axis", "x", "mean", "std", "n_seeds"]
+
+
+def best_so_far_curves(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and spread over sampler seeds of each strategy's best-so-far, against trials and against epochs.
+
+    ``frame`` is a race's (one study per strategy and ``sampler_seed``; a frame without that column is one
+    seed). On the ``epochs`` axis each seed's step curve is read at every whole number of epochs; a seed
+    with no complete trial yet is left out of that point's mean. Columns :data:`CURVE_COLUMNS`.
+
+    >>> frame = pd.DataFrame({"strategy": ["a"] * 4, "sampler_seed": [0, 0, 1, 1], "number": [0, 1, 0, 1],
+    ...                       "state": ["complete"] * 4, "best_so_far": [0.5, 0.7, 0.6, 0.6],
+    ...                       "cumulative_epochs": [1, 2, 1, 2]})
+    >>> best_so_far_curves(frame).query("axis == 'trials'")[["x", "mean"]].to_dict("list")
+    {'x': [1, 2], 'mean': [0.55, 0.65]}
+    """
+    frame = frame[frame["state"] != "error"]
+    if "sampler_seed" not in frame:
+        frame = frame.assign(sampler_seed=0)
+    rows = []
+    for name, trials in frame.groupby("strategy", sort=False):
+        seeds = [g.sort_values("number") for _, g in trials.groupby("sampler_seed")]
+        longest = max(len(g) for g in seeds)
+        by_trial = np.full((len(seeds), longest), np.nan)
+        top = int(max(g["cumulative_epochs"].max() for g in seeds))
+        by_epoch = np.full((len(seeds), top + 1), np.nan)
+        for i, g in enumerate(seeds):
+            best = g["best_so_far"].to_numpy(dtype=float)
+            by_trial[i, :len(best)] = best
+            at = np.searchsorted(g["cumulative_epochs"].to_numpy(), np.arange(top + 1), side="right") - 1
+            by_epoch[i] = np.where(at >= 0, best[np.clip(at, 0, None)], np.nan)
+        for axis, values, xs in (("trials", by_trial, np.arange(1, longest + 1)), ("epochs", by_epoch, np.arange(top + 1))):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no seed has a value yet
+                mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+            count = (~np.isnan(values)).sum(axis=0)
+            rows += [{"strategy": name, "axis": axis, "x": int(x), "mean": round(float(m), 12), "std": float(s),
+                      "n_seeds": int(c)} for x, m, s, c in zip(xs, mean, std, count) if c]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)

@@ -25,7 +25,8 @@ def make_sampler(name: str, *, space: SearchSpace | None = None, seed: int | Non
     """An Optuna sampler by name: ``grid``, ``random``, ``tpe``, ``cmaes`` (numeric spaces) or ``nsga2``.
 
     TPE is multivariate with the constant liar, so parallel workers do not all propose the same point;
-    NSGA-II is the multi-objective sampler (``population_size`` per generation).
+    NSGA-II is the multi-objective sampler (``population_size`` per generation). Both read the
+    constraints a trial sets (``run_sweep(constraints=...)``).
 
     >>> type(make_sampler("tpe")).__name__
     'TPESampler'

@@ -1,12 +1,15 @@
 """Objectives that really train and report every epoch so pruners can stop a trial early:
-:class:`TransformerObjective` (HF ``Trainer`` through :func:`workbench.training.fine_tune`) and
-:class:`MLPObjective` (scikit-learn's ``MLPClassifier``, a fast proxy)."""
+the shared template (seeds per trial, reuse of repeated configurations, the best model kept) and
+:class:`MLPObjective` (scikit-learn's ``MLPClassifier``, a fast proxy); the tiny transformer's is in
+:mod:`workbench.sweeps.transformer`."""
 
 
 import contextlib
 import functools
+import hashlib
+import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,8 +21,9 @@ from workbench.errors import (
     ParameterError,
     first_line,
 )
+from workbench.sweeps.artifacts import _artifact_store, save_model_artifact
 from workbench.sweeps.factories import QUALITY_METRICS, _check_objectives, directions_of
-from workbench.sweeps.spaces import ARCHITECTURE_PARAMS, TRAINING_PARAMS, SearchSpace
+from workbench.sweeps.spaces import SearchSpace
 
 
 def TrialPruningCallback(trial: optuna.Trial, *, metric: str = "accuracy"):  # noqa: N802 (a class to callers)
@@ -56,15 +60,19 @@ def _pruning_callback_class():
     return _TrialPruningCallback
 
 
-def report_epoch(trial: optuna.Trial, value: float, epoch: int) -> None:
+def report_epoch(trial: optuna.Trial | None, value: float, epoch: int, *, count: bool = True) -> None:
     """Report ``value`` after ``epoch`` epochs and raise ``TrialPruned`` if the pruner says so.
 
     The reported steps count the epochs a trial trained; multi-objective trials, which Optuna does not
-    let report, keep the count in the user attribute ``epochs`` instead.
+    let report, keep the count in the user attribute ``epochs`` instead (unless ``count`` is False: a
+    replayed configuration trains nothing). ``trial=None`` (a re-score outside any study) does nothing.
     """
+    if trial is None:
+        return
     study = getattr(trial, "study", None)  # a FixedTrial (replaying parameters) has no study
     if study is not None and len(study.directions) > 1:
-        trial.set_user_attr("epochs", epoch)
+        if count:
+            trial.set_user_attr("epochs", epoch)
         return
     trial.report(value, epoch)
     if trial.should_prune():
@@ -74,13 +82,22 @@ def report_epoch(trial: optuna.Trial, value: float, epoch: int) -> None:
 
 
 class _Objective:
-    """Template of a trial: sample, train with per-epoch reports, measure, return the objective values."""
+    """Template of a trial: sample, train with per-epoch reports, measure, return the objective values.
+
+    Shared by both objectives: ``seeds_per_trial`` training seeds per trial for a noisy objective
+    (the value is their mean, ``value_std`` their spread; the pruner sees the first seed's epochs),
+    repeated configurations of a study answered from a cache instead of trained again (``reused``
+    trials, zero epochs; the objective is deterministic for a given seed), the study's best model so
+    far kept as an Optuna artifact when ``artifact_store`` is given (``artifact_id``), and
+    :meth:`fit_predict` to re-score a configuration on fresh seeds.
+    """
 
     model_name = ""
     uses_torch = False
 
     def __init__(self, dataset, space: SearchSpace, *, objectives: Sequence[str] | str = ("accuracy",),
-                 epochs: int = 3, seed: int = 0, threads: int = 1, latency_repeats: int = 20) -> None:
+                 epochs: int = 3, seed: int = 0, threads: int = 1, latency_repeats: int = 20,
+                 seeds_per_trial: int = 1, reuse: bool = True, artifact_store=None) -> None:
         func = type(self).__name__
         check_type("space", space, func, SearchSpace, fix="Build it with load_space or default_space.")
         if space.model != self.model_name:
@@ -97,128 +114,136 @@ class _Objective:
         self.seed = check_int("seed", seed, func, low=0)
         self.threads = check_int("threads", threads, func, low=1)
         self.latency_repeats = check_int("latency_repeats", latency_repeats, func, low=1)
+        self.seeds_per_trial = check_int("seeds_per_trial", seeds_per_trial, func, low=1, high=100)
+        self.reuse = bool(reuse)
+        self.artifact_store = _artifact_store(artifact_store, func)
+        self._cache: dict[tuple, dict[str, Any]] = {}
+        self._best: dict[str, tuple[float, int, Any]] = {}
+        self.n_reused = 0
 
     @property
     def directions(self) -> list[str]:
         return directions_of(self.objectives)
 
+    def settings(self) -> dict[str, Any]:
+        """What, besides the data and the space, decides a trial's value (the study fingerprint's part)."""
+        return {"objective": type(self).__name__, "objectives": list(self.objectives), "epochs": self.epochs,
+                "seed": self.seed, "seeds_per_trial": self.seeds_per_trial}
+
+    def fingerprint(self) -> dict[str, str]:
+        """Data hash, space, objective settings and package version, as short strings to compare.
+
+        :func:`~workbench.sweeps.run_sweep` stores it in the study's user attributes and refuses a worker
+        or a re-run whose fingerprint differs (the two would fill one study with incomparable trials).
+        """
+        from workbench import __version__
+
+        splits = {name: [list(map(str, self.dataset[name]["text"])), list(map(int, self.dataset[name]["label"]))]
+                  for name in ("train", "validation")}
+        return {"data": _digest(splits), "space": _digest([sorted((k, repr(v)) for k, v in self.space.params.items()),
+                                                           sorted((k, repr(v)) for k, v in self.space.fixed.items())]),
+                "objective": json.dumps(self.settings(), sort_keys=True), "version": __version__}
+
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         params = self.space.suggest(trial)
+        study = getattr(trial, "study", None)  # a FixedTrial (replaying parameters) has none: nothing to reuse
+        key = None if study is None or not self.reuse else \
+            (study.study_name, tuple(sorted((k, repr(v)) for k, v in params.items())))
         try:
-            with _thread_limit(self.threads, torch=self.uses_torch):
-                measures = self.train(trial, params)
+            if key in self._cache:
+                measures = self._replay(trial, self._cache[key])
+            else:
+                measures, model = self._train_seeds(trial, params)
+                if key is not None:
+                    self._cache[key] = measures
+                self._keep_if_best(trial, measures, model)
         except optuna.TrialPruned:
             raise
         except Exception as error:
             # Optuna marks the trial FAIL and keeps only a log line: the reason goes with the trial.
             trial.set_user_attr("reason", f"{type(error).__name__}: {first_line(error)}")
             raise
-        for key, value in measures.items():
-            trial.set_user_attr(key, value)
+        for key_, value in measures.items():
+            trial.set_user_attr(key_, value)
         values = tuple(float(measures[name]) for name in self.objectives)
         return values[0] if len(values) == 1 else values
 
-    def train(self, trial: optuna.Trial, params: dict[str, Any]) -> dict[str, float]:
+    def _train_seeds(self, trial, params) -> tuple[dict[str, Any], Any]:
+        runs = []
+        with _thread_limit(self.threads, torch=self.uses_torch):
+            for offset in range(self.seeds_per_trial):  # the pruner judges the first seed's epochs
+                runs.append(self.train(trial if offset == 0 else None, params, seed=self.seed + offset))
+        measures = dict(runs[0][0])
+        if len(runs) > 1:
+            for name in ("accuracy", "macro_f1"):
+                values = [run[name] for run, _ in runs]
+                measures[name], measures[f"{name}_std"] = float(np.mean(values)), float(np.std(values, ddof=1))
+            measures["epochs"] = int(sum(run["epochs"] for run, _ in runs))
+        measures["value_std"] = measures.get(f"{self.metric}_std", 0.0)
+        return measures, runs[0][1]
+
+    def _replay(self, trial, cached: Mapping[str, Any]) -> dict[str, Any]:
+        """A configuration this study already trained: its epoch curve again (the pruner may still stop
+        it), no training, zero epochs consumed."""
+        self.n_reused += 1
+        trial.set_user_attr("reused", True)
+        trial.set_user_attr("epochs", 0)
+        for epoch, value in enumerate(cached["curve"], start=1):
+            report_epoch(trial, value, epoch, count=False)
+        return {**cached, "epochs": 0, "reused": True}
+
+    def _keep_if_best(self, trial, measures, model) -> None:
+        """Hold the best model this worker trained for each study, for :meth:`save_best`."""
+        if self.artifact_store is None or getattr(trial, "study", None) is None or len(self.directions) > 1:
+            return
+        value, name = float(measures[self.metric]), trial.study.study_name
+        if name not in self._best or value > self._best[name][0]:
+            self._best[name] = (value, trial.number, model)
+
+    def save_best(self, study) -> str | None:
+        """Upload the study's best trial's model as an Optuna artifact if this worker trained it.
+
+        The artifact belongs to the study (a finished trial cannot be updated); the study's user attributes
+        ``artifact_id`` and ``artifact_trial`` name it and its trial. One model per study, not per trial:
+        a sweep keeps its winner, not every candidate. Returns the id, or None.
+        """
+        held = self._best.pop(study.study_name, None)
+        if held is None:
+            return None
+        best = _best_complete(study)
+        if best is None or best.number != held[1]:
+            return None
+        artifact_id = save_model_artifact(held[2], study, self.artifact_store, name=f"trial-{best.number}")
+        study.set_user_attr("artifact_id", artifact_id)
+        study.set_user_attr("artifact_trial", best.number)
+        return artifact_id
+
+    def fit_predict(self, params: Mapping[str, Any], *, seed: int) -> dict[str, np.ndarray]:
+        """Train ``params`` for every epoch with training seed ``seed`` (no pruning) and predict labels.
+
+        Returns ``{"validation": labels, "test": labels}`` (``test`` only when the data has that split):
+        what re-scores a configuration on fresh training seeds.
+        """
+        check_int("seed", seed, "fit_predict", low=0)
+        with _thread_limit(self.threads, torch=self.uses_torch):
+            _, model = self.train(None, dict(params), seed=seed)
+        return {split: self.predict(model, split) for split in ("validation", "test") if split in self.dataset}
+
+    def train(self, trial: optuna.Trial | None, params: dict[str, Any], *, seed: int) -> tuple[dict, Any]:
+        raise NotImplementedError
+
+    def predict(self, model, split: str) -> np.ndarray:
         raise NotImplementedError
 
 
-class TransformerObjective(_Objective):
-    """Train a tiny transformer per trial with :func:`workbench.training.fine_tune` (HF ``Trainer``).
+def _best_complete(study):
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
+    return max(complete, key=lambda t: (sign * t.values[0], -t.number)) if complete else None
 
-    Each trial builds ``load_model("tiny", ...)`` from the sampled architecture, fine-tunes it for
-    ``epochs`` epochs with one evaluation per epoch (reported to the pruner through
-    :func:`TrialPruningCallback`), keeps the best epoch, and records ``accuracy``, ``macro_f1``,
-    ``n_params``, ``flops`` (forward FLOPs per token) and, when asked for, ``latency_ms``: the median
-    of ``latency_repeats`` timed forward passes of one text of ``max_length`` tokens
-    (:func:`workbench.evaluation.measure_latency`) on ``threads`` CPU threads.
 
-    Parameters
-    ----------
-    dataset : datasets.DatasetDict
-        ``train`` and ``validation`` splits (``text``, ``label``).
-    space : SearchSpace
-        A ``tiny`` space (architecture and training parameters).
-    objectives : sequence of str
-        A quality metric (``accuracy`` or ``macro_f1``) optionally followed by costs
-        (``latency_ms``, ``n_params``, ``flops``); more than one gives a multi-objective study.
-    epochs : int
-        Training epochs per trial: the resource pruners share out.
-    tokenizer : tokenizer, optional
-        Default: a 4,000-entry WordPiece vocabulary trained on the training texts (a small embedding
-        keeps trials fast and the parameter count about the architecture).
-    max_length : int
-        Tokens per text, in training and in the latency measurement.
-    threads : int
-        CPU threads per trial. One is the default: on a shared 2-core machine, two torch threads
-        fighting other processes made small models about ten times slower.
-
-    Examples
-    --------
-    >>> objective = TransformerObjective(data, default_space("tiny", "default"),
-    ...                                  objectives=("accuracy", "latency_ms"), epochs=2)  # doctest: +SKIP
-    >>> run_sweep(objective, n_trials=8, sampler="nsga2").study.best_trials  # doctest: +SKIP
-    """
-
-    model_name = "tiny"
-    uses_torch = True
-
-    def __init__(self, dataset, space: SearchSpace, *, objectives: Sequence[str] | str = ("accuracy",),
-                 epochs: int = 3, tokenizer=None, max_length: int = 64, seed: int = 0, threads: int = 1,
-                 latency_repeats: int = 20) -> None:
-        super().__init__(dataset, space, objectives=objectives, epochs=epochs, seed=seed, threads=threads,
-                         latency_repeats=latency_repeats)
-        self.max_length = check_int("max_length", max_length, "TransformerObjective", low=8, high=8192)
-        if tokenizer is None:
-            from workbench.tokenization import train_tokenizer
-
-            tokenizer = train_tokenizer(dataset["train"]["text"], algorithm="wordpiece", vocab_size=4000,
-                                        lowercase=True, seed=seed)
-        self.tokenizer = tokenizer
-        self.label_names = list(dataset["train"].features["label"].names)
-
-    def train(self, trial, params):
-        from workbench.models import (
-            TinyTransformerConfig,
-            count_parameters,
-            flops_per_token,
-            load_model,
-        )
-        from workbench.training import TrainConfig, fine_tune
-
-        arch = {k: v for k, v in params.items() if k in ARCHITECTURE_PARAMS}
-        config = TinyTransformerConfig(max_position_embeddings=self.max_length, **arch)
-        model, _ = load_model("tiny", num_labels=len(self.label_names), tiny=config, tokenizer=self.tokenizer,
-                              seed=self.seed)
-        training = {k: v for k, v in params.items() if k in TRAINING_PARAMS}
-        train_config = TrainConfig(num_epochs=float(self.epochs), max_length=self.max_length, seed=self.seed,
-                                   metric_for_best_model=self.metric, logging_steps=50, progress=False,
-                                   **training)
-        result = fine_tune(model, self.tokenizer, self.dataset, train_config,
-                           callbacks=[TrialPruningCallback(trial, metric=self.metric)])
-        scores = result.history[result.history["metric"].isin(["eval_accuracy", "eval_macro_f1"])]
-        scores = scores.pivot_table(index="step", columns="metric", values="value")
-        best = scores.loc[scores[f"eval_{self.metric}"].idxmax()]
-        measures = {"accuracy": float(best["eval_accuracy"]), "macro_f1": float(best["eval_macro_f1"]),
-                    "n_params": float(count_parameters(result.model)["total"]),
-                    "flops": flops_per_token(result.model, seq_len=self.max_length)["forward"],
-                    "epochs": int(round(len(scores)))}
-        if "latency_ms" in self.objectives:
-            measures["latency_ms"] = self._latency(result.model)
-        return measures
-
-    def _latency(self, model) -> float:
-        import torch
-
-        from workbench.evaluation import measure_latency
-
-        text = self.dataset["validation"]["text"][0]
-        batch = self.tokenizer([text], padding="max_length", truncation=True, max_length=self.max_length,
-                               return_tensors="pt")
-        model.eval()
-        with torch.inference_mode():
-            stats = measure_latency(lambda: model(**batch), warmup=3, repeats=self.latency_repeats,
-                                    threads=self.threads)
-        return float(stats["p50_ms"])
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class MLPObjective(_Objective):
@@ -246,9 +271,9 @@ class MLPObjective(_Objective):
 
     def __init__(self, dataset, space: SearchSpace, *, objectives: Sequence[str] | str = ("accuracy",),
                  epochs: int = 8, max_features: int = 1000, seed: int = 0, threads: int = 1,
-                 latency_repeats: int = 20) -> None:
+                 latency_repeats: int = 20, **options) -> None:
         super().__init__(dataset, space, objectives=objectives, epochs=epochs, seed=seed, threads=threads,
-                         latency_repeats=latency_repeats)
+                         latency_repeats=latency_repeats, **options)
         if "flops" in self.objectives:
             raise ParameterError("The 'objectives' parameter of MLPObjective may not include 'flops' (defined for "
                                  "tiny transformers only). Use n_params or latency_ms.")
@@ -256,13 +281,20 @@ class MLPObjective(_Objective):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         vectorizer = TfidfVectorizer(max_features=max_features, sublinear_tf=True)
+        self.max_features = max_features
         self.x_train = vectorizer.fit_transform(dataset["train"]["text"]).toarray().astype(np.float32)
         self.x_valid = vectorizer.transform(dataset["validation"]["text"]).toarray().astype(np.float32)
+        self.features = {"train": self.x_train, "validation": self.x_valid}
+        if "test" in dataset:
+            self.features["test"] = vectorizer.transform(dataset["test"]["text"]).toarray().astype(np.float32)
         self.y_train = np.asarray(dataset["train"]["label"])
         self.y_valid = np.asarray(dataset["validation"]["label"])
         self.classes = np.arange(len(dataset["train"].features["label"].names))
 
-    def train(self, trial, params):
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "max_features": self.max_features}
+
+    def train(self, trial, params, *, seed):
         from sklearn.neural_network import MLPClassifier
 
         from workbench.evaluation import classification_metrics
@@ -270,8 +302,9 @@ class MLPObjective(_Objective):
         model = MLPClassifier(hidden_layer_sizes=(params.get("hidden_size", 64),) * params.get("num_layers", 1),
                               activation=params.get("activation", "relu"), alpha=params.get("weight_decay", 1e-4),
                               learning_rate_init=params.get("learning_rate", 1e-3),
-                              batch_size=params.get("batch_size", 32), random_state=self.seed)
+                              batch_size=params.get("batch_size", 32), random_state=seed)
         best: dict[str, float] = {}
+        curve = []
         for epoch in range(1, self.epochs + 1):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ConvergenceWarning: one pass is not meant to converge
@@ -279,8 +312,10 @@ class MLPObjective(_Objective):
             metrics = classification_metrics(self.y_valid, model.predict(self.x_valid))
             if not best or metrics[self.metric] > best[self.metric]:
                 best = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
-            report_epoch(trial, float(metrics[self.metric]), epoch)
+            curve.append(float(metrics[self.metric]))
+            report_epoch(trial, curve[-1], epoch)
         best["epochs"] = self.epochs
+        best["curve"] = curve
         best["n_params"] = float(sum(w.size for w in model.coefs_) + sum(b.size for b in model.intercepts_))
         if "latency_ms" in self.objectives:
             from workbench.evaluation import measure_latency
@@ -288,7 +323,10 @@ class MLPObjective(_Objective):
             one = self.x_valid[:1]
             best["latency_ms"] = float(measure_latency(lambda: model.predict(one), warmup=3,
                                                        repeats=self.latency_repeats)["p50_ms"])
-        return best
+        return best, model
+
+    def predict(self, model, split):
+        return model.predict(self.features[split])
 
 
 @contextlib.contextmanager

@@ -14,22 +14,26 @@ from workbench.errors import ParameterError
 def plot_best_so_far(frame: pd.DataFrame, *, target: float | None = None):
     """Best-so-far of each strategy against trials (left) and against training epochs consumed (right).
 
-    ``frame`` is :func:`compare_strategies` output; ``target`` draws a dashed line (e.g. the grid's best
-    minus half a point).
+    ``frame`` is a race's trials (:func:`~workbench.sweeps.run_race`) or :func:`compare_strategies`
+    output; each line is the mean over sampler seeds (:func:`~workbench.sweeps.best_so_far_curves`), the
+    band its spread (± one standard deviation). ``target`` draws a dashed line.
     """
     import matplotlib.pyplot as plt
 
+    from workbench.sweeps.analysis import best_so_far_curves
+
+    curves = best_so_far_curves(frame)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for name, rows in frame[frame["state"] != "error"].groupby("strategy", sort=False):
-        rows = rows.sort_values("number")
-        axes[0].step(np.arange(1, len(rows) + 1), rows["best_so_far"], where="post", label=name)
-        axes[1].step(rows["cumulative_epochs"], rows["best_so_far"], where="post", label=name)
-    for ax, xlabel in zip(axes, ("trials", "training epochs consumed")):
+    for ax, axis, xlabel in zip(axes, ("trials", "epochs"), ("trials", "training epochs consumed")):
+        for name, rows in curves[curves["axis"] == axis].groupby("strategy", sort=False):
+            line = ax.step(rows["x"], rows["mean"], where="post", label=name)[0]
+            ax.fill_between(rows["x"], rows["mean"] - rows["std"], rows["mean"] + rows["std"], step="post",
+                            color=line.get_color(), alpha=0.15, linewidth=0)
         if target is not None:
             ax.axhline(target, color="grey", linestyle="--", linewidth=1, label="target")
         ax.set(xlabel=xlabel)
         ax.grid(alpha=0.3)
-    axes[0].set(ylabel="best value so far")
+    axes[0].set(ylabel="best value so far (mean over sampler seeds)")
     axes[1].legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     plt.close(fig)

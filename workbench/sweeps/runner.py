@@ -4,10 +4,12 @@ however many workers share its storage."""
 
 import contextlib
 import math
+import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -50,8 +52,10 @@ class SweepResult:
 def run_sweep(objective: Callable[[optuna.Trial], Any], *, n_trials: int, study_name: str = "sweep",
               storage: str | None = None, sampler: str | optuna.samplers.BaseSampler = "tpe",
               pruner: str | optuna.pruners.BasePruner = "none", directions: Sequence[str] | None = None,
-              space: SearchSpace | None = None, seed: int | None = 0, heartbeat_interval: int | None = None,
-              max_failures: int = 5, wait: bool = True, progress: bool = True, verbose: bool = False) -> SweepResult:
+              space: SearchSpace | None = None, seed: int | None = 0, heartbeat_interval: int | None = 30,
+              max_failures: int = 5, wait: bool = True, progress: bool = True, verbose: bool = False,
+              new_study: bool = False, extend: bool = False, fingerprint: Mapping[str, str] | None = None,
+              enqueue: Sequence[Mapping[str, Any]] = (), constraints: Mapping[str, float] | None = None) -> SweepResult:
     """Run one worker on a study until it holds exactly ``n_trials`` finished trials, from all workers.
 
     The study is created or resumed by name. A trial counts once it exists and is not FAIL (complete,
@@ -84,7 +88,8 @@ def run_sweep(objective: Callable[[optuna.Trial], Any], *, n_trials: int, study_
     seed : int, optional
         Seeds the sampler (None: a fresh seed per worker, which parallel workers want).
     heartbeat_interval : int, optional
-        Seconds; enables heartbeats and stale-trial recovery on RDB storages.
+        Seconds between heartbeats on RDB storages (default 30; None turns them off): a trial whose worker
+        died is failed after two silent intervals and re-queued with its parameters.
     max_failures : int
         Consecutive failed trials after which this worker gives up.
     wait : bool
@@ -93,6 +98,19 @@ def run_sweep(objective: Callable[[optuna.Trial], Any], *, n_trials: int, study_
         Show a progress bar of this study's finished trials.
     verbose : bool
         Keep Optuna's one log line per trial (the command line does; notebooks stay quiet).
+    extend : bool
+        Allow raising the budget of an existing study (a different ``n_trials`` is refused otherwise).
+    new_study : bool
+        Delete a study of that name first and start over (the only way to change its budget or fingerprint).
+    fingerprint : mapping, optional
+        Default: ``objective.fingerprint()`` (data hash, space, objective settings, package version).
+        Stored with a new study; a worker with another one is refused (:func:`check_same_study`).
+    enqueue : sequence of mappings
+        Configurations to try first (Optuna's ``enqueue_trial``): a warm start from an earlier study's best
+        trials or a YAML list (:func:`warm_start_configs`).
+    constraints : mapping, optional
+        Caps on recorded measures, e.g. ``{"latency_ms": 5.0}``, as Optuna constraints
+        (``Trial.set_constraint``): the tpe and nsga2 samplers treat a trial over a cap as infeasible.
 
     Examples
     --------
@@ -115,6 +133,7 @@ def run_sweep(objective: Callable[[optuna.Trial], Any], *, n_trials: int, study_
     epochs = getattr(objective, "epochs", 10)
     if isinstance(sampler, str):
         sampler = make_sampler(sampler, space=space, seed=seed)
+    capped = _capped(objective, constraints, func)
     if isinstance(pruner, str):
         if pruner != "none" and len(directions) > 1:
             raise ParameterError(f"The 'pruner' parameter of {func} must be 'none' for a multi-objective study "
@@ -126,19 +145,85 @@ def run_sweep(objective: Callable[[optuna.Trial], Any], *, n_trials: int, study_
             raise ParameterError(f"The 'n_trials' parameter of {func} must be at most the grid size {size} for "
                                  f"the grid sampler. Got {n_trials} instead.")
     rdb = open_storage(storage, heartbeat_interval=heartbeat_interval, max_trials=n_trials) if storage else None
+    if fingerprint is None and hasattr(objective, "fingerprint"):
+        fingerprint = objective.fingerprint()
     with _optuna_logging(verbose):
+        if new_study and rdb is not None and study_name in {s.study_name for s in rdb.get_all_studies()}:
+            optuna.delete_study(study_name=study_name, storage=rdb)
         study = optuna.create_study(storage=rdb, sampler=sampler, pruner=pruner, study_name=study_name,
                                     directions=directions, load_if_exists=True)
-    if list(d.name.lower() for d in study.directions) != directions:
-        raise ParameterError(f"The study {study_name!r} already exists with directions "
-                             f"{[d.name.lower() for d in study.directions]}, not {directions}. Use another name.")
-    study.set_user_attr("n_trials", n_trials)
+    check_same_study(study, directions=directions, n_trials=n_trials, fingerprint=fingerprint, extend=extend)
     if hasattr(objective, "objectives"):
         study.set_user_attr("objectives", list(objective.objectives))
+    for params in enqueue:  # warm start: configurations to try first (an earlier study's best, a YAML list)
+        study.enqueue_trial(dict(params), skip_if_exists=True)
     with _optuna_logging(verbose):
-        return _work(study, objective, n_trials, max_failures=max_failures,
+        result = _work(study, capped, n_trials, max_failures=max_failures,
                      wait=wait and heartbeat_interval is not None, heartbeat=float(heartbeat_interval or 1),
                      progress=progress)
+    if hasattr(objective, "save_best"):
+        objective.save_best(study)
+    return result
+
+
+def _capped(objective, constraints: Mapping[str, float] | None, func: str):
+    """``objective`` with Optuna constraints (``Trial.set_constraint``): measure - cap, feasible when <= 0.
+
+    The constrained samplers (TPE, NSGA-II) read them and never rank an infeasible trial above a
+    feasible one; a measure the objective did not record counts as infinitely over its cap.
+    """
+    if not constraints:
+        return objective
+    from workbench.sweeps.factories import COST_METRICS
+
+    for name, cap in constraints.items():
+        check_choice("constraints", name, func, COST_METRICS, fix="Cap latency_ms, n_params or flops.")
+        check_type(f"constraints[{name!r}]", cap, func, (int, float))
+    caps = dict(constraints)
+
+    def constrained(trial: optuna.Trial):
+        value = objective(trial)
+        for name, cap in caps.items():
+            trial.set_constraint(name, float(trial.user_attrs.get(name, float("inf"))) - cap)
+        return value
+
+    return constrained
+
+
+def check_same_study(study: optuna.Study, *, directions: Sequence[str], n_trials: int,
+                     fingerprint: Mapping[str, str] | None, extend: bool = False) -> None:
+    """Store directions, budget and fingerprint in a new study; refuse a worker whose differ from the study's.
+
+    A study filled under other data, another space or other objective settings holds trials that cannot be
+    compared with this worker's, and a silently changed ``n_trials`` would report old trials as new ones.
+
+    >>> study = optuna.create_study(study_name="s", direction="maximize")
+    >>> check_same_study(study, directions=["maximize"], n_trials=5, fingerprint={"data": "ab12"})
+    >>> check_same_study(study, directions=["maximize"], n_trials=5, fingerprint={"data": "cd34"})
+    Traceback (most recent call last):
+    ...
+    workbench.errors.ParameterError: The study 's' was filled with another data (ab12, this worker: cd34). Start it over with new_study=True (workbench sweep --new-study) or use another study name.
+    """
+    name = study.study_name
+    found = [d.name.lower() for d in study.directions]
+    if found != list(directions):
+        raise ParameterError(f"The study {name!r} already exists with directions {found}, not {list(directions)}. "
+                             "Use another name, or new_study=True to start it over.")
+    attrs = study.user_attrs
+    if "n_trials" in attrs and attrs["n_trials"] != n_trials and not (extend and n_trials > attrs["n_trials"]):
+        raise ParameterError(f"The study {name!r} has a budget of n_trials={attrs['n_trials']}; this worker asks for "
+                             f"{n_trials}. Use the same --n-trials, extend=True (--extend) to raise the budget, or start it over "
+                             "with new_study=True (--new-study).")
+    stored = attrs.get("fingerprint")
+    if stored is not None and fingerprint is not None and dict(stored) != dict(fingerprint):
+        differ = [key for key in sorted(set(stored) | set(fingerprint)) if stored.get(key) != fingerprint.get(key)]
+        shown = ", ".join(f"{k} ({stored.get(k)}, this worker: {fingerprint.get(k)})" for k in differ)
+        raise ParameterError(f"The study {name!r} was filled with another {shown}. Start it over with "
+                             "new_study=True (workbench sweep --new-study) or use another study name.")
+    if attrs.get("n_trials") != n_trials:
+        study.set_user_attr("n_trials", n_trials)
+    if fingerprint is not None and stored is None:
+        study.set_user_attr("fingerprint", dict(fingerprint))
 
 
 @contextlib.contextmanager
@@ -223,3 +308,26 @@ def _best_trial(study):
         return None
     sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
     return max(complete, key=lambda t: (sign * t.values[0], -t.number))
+
+
+def warm_start_configs(source: str | os.PathLike | optuna.Study, *, top: int = 5) -> list[dict[str, Any]]:
+    """Configurations to enqueue first: the ``top`` complete trials of an earlier study, or a YAML list.
+
+    >>> study = optuna.create_study(direction="maximize")
+    >>> study.optimize(lambda t: t.suggest_int("x", 0, 9), n_trials=4)
+    >>> [c["x"] for c in warm_start_configs(study, top=1)] == [study.best_params["x"]]
+    True
+    """
+    check_int("top", top, "warm_start_configs", low=1)
+    if isinstance(source, optuna.Study):
+        sign = 1 if source.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+        complete = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return [dict(t.params) for t in sorted(complete, key=lambda t: -sign * t.value)[:top]]
+    import yaml
+
+    path = Path(source)
+    configs = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+        raise ParameterError(f"The 'source' parameter of warm_start_configs must be a study or a YAML file holding a "
+                             f"list of mappings. Got {str(path)!r} instead. Write '- {{learning_rate: 0.001}}'.")
+    return configs
