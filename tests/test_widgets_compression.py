@@ -22,6 +22,7 @@ def table():
         "accuracy": [0.80, 0.795, 0.77, np.nan],
         "macro_f1": [0.78, 0.77, 0.74, np.nan],
         "delta_accuracy": [0.0, -0.005, -0.03, np.nan],
+        "delta_ci_low": [0.0, -0.008, -0.045, np.nan],
         "latency_ms_p50_b1": [90.0, 45.0, 30.0, np.nan],
         "latency_ms_p95_b1": [95.0, 50.0, 33.0, np.nan],
         "speedup_b1": [1.0, 2.0, 3.0, np.nan],
@@ -36,6 +37,7 @@ def test_tolerance_changes_the_recommendation(table):
     assert "<code>ort_int8_dynamic_per_channel</code>" in explorer.html
     widened = explorer.set(tolerance=0.05)
     assert "<code>distilled_student</code>" in widened and "within 5.00 accuracy points" in widened
+    assert "<code>ort_int8_dynamic_per_channel</code>" in explorer.set(tolerance=0.04)  # -4.5 at the lower bound
     assert "<code>fp32_eager</code>" in explorer.set(tolerance=0.0)
     assert explorer.last_error is None and "data:image/png;base64," in widened
 

@@ -61,13 +61,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "compression": {
         # The baseline fine-tune (finetune_*, validation_examples (0 = all), learning_rate; kept in the user cache
         # when cache is True), the variants built from it, the test texts that score them (eval_examples), the
+        # validation examples that choose the recommended variant (selection_examples, 0 = all), the
         # distillation/QAT/recovery budgets, torch threads for training and scoring (num_threads, 0 = all cores),
         # and the latency grid: seq_lens x batch 1 (latency_repeats calls on latency_threads, spread over
         # latency_rounds interleaved rounds) and batch 32 (large_batch_repeats calls on large_batch_threads);
         # 0 threads means all usable cores.
         "smoke": {"model": "tiny:num_layers=2,hidden_size=64,num_heads=4,norm_placement=pre", "finetune_examples": 64,
                   "finetune_epochs": 1.0, "validation_examples": 32, "learning_rate": 3e-3, "max_length": 32,
-                  "eval_examples": 100, "calibration_size": 16, "importance_examples": 16,
+                  "eval_examples": 100, "selection_examples": 100, "calibration_size": 16, "importance_examples": 16,
                   "student": "tiny:num_layers=1,hidden_size=32,num_heads=2", "distill_examples": 64,
                   "distill_epochs": 1.0, "qat_steps": 2, "recovery_steps": 0,
                   "variants": ["ort_fp32_fused", "ort_int8_dynamic_per_tensor", "ort_int8_dynamic_per_channel",
@@ -77,7 +78,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "latency_threads": (1,), "large_batch_threads": (1,), "num_threads": 1, "n_resamples": 200,
                   "cache": False},
         "default": {"model": "minilm", "finetune_examples": 1000, "finetune_epochs": 1.0, "validation_examples": 200,
-                    "learning_rate": 1e-4, "max_length": 128, "eval_examples": 1000, "calibration_size": 32,
+                    "learning_rate": 1e-4, "max_length": 128, "eval_examples": 1000, "selection_examples": 0,
+                    "calibration_size": 32,
                     "importance_examples": 32, "student": "layers:2", "distill_examples": 600,
                     "distill_epochs": 1.0, "qat_steps": 20, "recovery_steps": 0,
                     "variants": ["ort_fp32_fused", "ort_int8_dynamic_per_tensor", "ort_int8_dynamic_per_channel",
@@ -87,7 +89,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                     "latency_threads": (1, 0), "large_batch_threads": (0,), "num_threads": 0, "n_resamples": 1000,
                     "cache": True},
         "full": {"model": "minilm", "finetune_examples": 0, "finetune_epochs": 3.0, "validation_examples": 0,
-                 "learning_rate": 1e-4, "max_length": 128, "eval_examples": 0, "calibration_size": 128,
+                 "learning_rate": 1e-4, "max_length": 128, "eval_examples": 0, "selection_examples": 0,
+                 "calibration_size": 128,
                  "importance_examples": 128, "student": "layers:3", "distill_examples": 0, "distill_epochs": 3.0,
                  "qat_steps": 200, "recovery_steps": 100,
                  "variants": ["bf16_eager", "fp16_eager", "ort_fp32_basic", "ort_fp32_extended", "ort_fp32_all",

@@ -42,8 +42,19 @@ from workbench.compression.config import (
                                           Variant,
                                           check_variant_names,
                                           method_of,
+                                          variant_sort_key,
+)
+from workbench.compression.decision import (
+                                          COST_COLUMNS,
+                                          decide_compression,
+                                          decision_rows,
 )
 from workbench.compression.distill import distill_student
+from workbench.compression.findings import (
+                                          compression_facts,
+                                          compression_findings,
+                                          int8_hardware_note,
+)
 from workbench.compression.measure import (
                                           latency_feeds,
                                           measure_variants,
@@ -56,7 +67,7 @@ from workbench.compression.onnx import (
                                           quantize_onnx_dynamic,
                                           quantize_onnx_static,
 )
-from workbench.compression.plots import plot_pareto
+from workbench.compression.plots import plot_decision, plot_pareto
 from workbench.compression.pruning import (
                                           head_importance,
                                           prune_heads,
@@ -64,19 +75,53 @@ from workbench.compression.pruning import (
                                           weight_sparsity,
 )
 from workbench.compression.qat import quantization_aware_finetune
-from workbench.compression.quality import evaluate_variants
+from workbench.compression.quality import (
+                                          VariantScores,
+                                          evaluate_variants,
+                                          predict_labels,
+                                          score_variants,
+)
 from workbench.compression.report import (
                                           REFERENCE_POINTS,
                                           compare_with_references,
+                                          compression_results,
                                           compression_summary,
                                           compression_table,
                                           pareto_front,
                                           recommend_variant,
 )
 from workbench.compression.runners import predict_variant
+from workbench.compression.study import (
+                                          built_variants_frame,
+                                          compression_baseline,
+                                          compression_config,
+                                          compression_setup_markdown,
+                                          compression_splits,
+                                          latency_grid,
+                                          scoring_options,
+)
 from workbench.hardware import usable_cores  # public here too: wb.usable_cores
 
 __all__ = [
+    "plot_decision",
+    "compression_results",
+    "latency_grid",
+    "scoring_options",
+    "COST_COLUMNS",
+    "VariantScores",
+    "built_variants_frame",
+    "compression_baseline",
+    "compression_config",
+    "compression_facts",
+    "compression_findings",
+    "compression_splits",
+    "decide_compression",
+    "decision_rows",
+    "int8_hardware_note",
+    "predict_labels",
+    "score_variants",
+    "compression_setup_markdown",
+    "variant_sort_key",
     "BASELINE",
     "LATENCY_COLUMNS",
     "QUALITY_COLUMNS",

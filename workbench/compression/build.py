@@ -29,6 +29,7 @@ from workbench.compression.config import (
     Variant,
     check_variant_names,
     method_of,
+    variant_sort_key,
 )
 from workbench.compression.distill import distill_student
 from workbench.compression.onnx import (
@@ -65,10 +66,13 @@ def build_variants(model, tokenizer, variants: Sequence[str], *, data, workdir: 
         The fine-tuned classifier (its weights are never modified).
     variants : sequence of str
         Names from :data:`VARIANTS` (or ``pruned_magnitude_<pct>`` / ``pruned_heads_<pct>``);
-        ``fp32_eager`` is added first when missing, as every ratio needs it.
+        ``fp32_eager`` is added when missing, as every ratio needs it. The variants are built and
+        returned in :func:`~workbench.compression.variant_sort_key` order (the baseline first),
+        whatever order they were given in.
     data : datasets.DatasetDict
-        ``train`` (distillation, recovery and QAT) and ``validation`` (calibration and head
-        importance) splits with ``text`` and ``label``.
+        ``train`` (distillation, recovery, QAT, calibration texts and head importance; the
+        validation split is left to choose between the variants, the test split to report) and
+        ``validation`` (the fine-tunes' evaluation) splits with ``text`` and ``label``.
     workdir : path, optional
         Where ONNX files and saved weights go (sizes are measured there). Default: a temporary
         folder removed when the interpreter exits (ONNX Runtime sessions for new thread counts
@@ -78,29 +82,28 @@ def build_variants(model, tokenizer, variants: Sequence[str], *, data, workdir: 
     Returns
     -------
     dict
-        Name -> :class:`Variant`, in the order requested.
+        Name -> :class:`Variant`.
 
     Raises
     ------
     ParameterError
-        Unknown variant names, or a calibration/importance size larger than the validation split,
+        Unknown variant names, or a calibration/importance size larger than the train split,
         checked before any work starts.
     """
     func = "build_variants"
     names = check_variant_names(variants, func)
-    if BASELINE not in names:
-        names = [BASELINE, *names]
+    names = sorted({BASELINE, *names}, key=variant_sort_key)
     config = config or CompressionConfig()
     check_type("config", config, func, CompressionConfig)
     for split in ("train", "validation"):
         if split not in data:
             raise DataError(f"The 'data' parameter of {func} must have a {split!r} split. Got {list(data)} instead.")
-    pool = list(data["validation"]["text"])
+    pool = list(data["train"]["text"])
     if any(n in _STATIC_METHODS for n in names):
         calibration_texts(pool, config.calibration_size, func=func)  # fail early, before any export
     if any(n.startswith("pruned_heads") for n in names) and config.importance_examples > len(pool):
         raise ParameterError(
-            f"The 'importance_examples' setting of {func} must be at most the validation split's size "
+            f"The 'importance_examples' setting of {func} must be at most the train split's size "
             f"({len(pool)}). Got {config.importance_examples} instead. Lower it or pass more data.")
     if workdir is None:
         workdir = tempfile.mkdtemp(prefix="workbench-compression-")
@@ -189,7 +192,7 @@ class _Builder:
     def _static(self, name: str) -> Variant:
         cfg = self.config
         path = quantize_onnx_static(self._onnx(), self.workdir / f"{name}.onnx", self.tokenizer,
-                                    list(self.data["validation"]["text"]), method=_STATIC_METHODS[name],
+                                    list(self.data["train"]["text"]), method=_STATIC_METHODS[name],
                                     calibration_size=cfg.calibration_size, max_length=cfg.max_length,
                                     batch_size=cfg.calibration_batch_size, seed=cfg.seed)
         return self._ort(name, path, note=f"QDQ, {cfg.calibration_size} calibration texts")
@@ -243,10 +246,10 @@ class _Builder:
         return self._ort(name, path, note=f"{cfg.qat_steps} fake-quant steps, weight-only")
 
     def _head_importance(self) -> pd.DataFrame:
-        validation = self.data["validation"]
-        picks = np.random.default_rng(self.config.seed).choice(len(validation), self.config.importance_examples,
+        pool = self.data["train"]
+        picks = np.random.default_rng(self.config.seed).choice(len(pool), self.config.importance_examples,
                                                                replace=False)
-        rows = validation.select(sorted(picks.tolist()))
+        rows = pool.select(sorted(picks.tolist()))
         return head_importance(self.model, self.tokenizer, list(rows["text"]), list(rows["label"]),
                                max_length=self.config.max_length, batch_size=self.config.batch_size)
 

@@ -47,14 +47,14 @@ BASELINE = "fp32_eager"
 
 QUALITY_COLUMNS = ["variant", "method", "status", "reason", "note", "n", "accuracy", "accuracy_ci_low",
                    "accuracy_ci_high", "macro_f1", "delta_accuracy", "delta_ci_low", "delta_ci_high",
-                   "delta_p_value", "agreement", "size_mb", "parameters", "build_seconds"]
+                   "delta_p_value", "agreement", "size_mb", "parameters", "build_seconds", "split"]
 LATENCY_COLUMNS = ["variant", "batch_size", "seq_len", "threads", "p50_ms", "p95_ms", "throughput_per_s",
                    "peak_mem_mb", "repeats", "status", "reason"]
 TABLE_COLUMNS = ["variant", "method", "status", "reason", "note", "accuracy", "macro_f1", "delta_accuracy",
                  "delta_ci_low", "delta_ci_high", "agreement", "latency_ms_p50_b1", "latency_ms_p95_b1",
                  "speedup_b1", "throughput_b32", "size_mb", "size_ratio", "peak_mem_mb", "seq_len",
                  "threads_b1", "threads_b32"]
-SUMMARY_KEYS = ("accuracy", "macro_f1", "delta_accuracy", "latency_ms_p50_b1", "latency_ms_p95_b1",
+SUMMARY_KEYS = ("accuracy", "macro_f1", "delta_accuracy", "latency_ms_p50_b1", "latency_ms_p95_b1", "size_ratio",
                 "throughput_b32", "size_mb", "speedup_b1")
 
 
@@ -190,6 +190,24 @@ def check_variant_names(names: Iterable[str], func: str) -> list[str]:
     if len(set(names)) != len(names):
         raise ParameterError(f"The 'variants' parameter of {func} must not repeat a name. Got {names} instead.")
     return names
+
+
+def variant_sort_key(name: str) -> tuple[int, int, str]:
+    """Where a variant stands in every table: the baseline first, then :data:`VARIANTS` order
+    (``pruned_*_<pct>`` beside their family, by percentage), unknown names last by name.
+
+    >>> sorted(["pruned_heads_50", "ort_fp32_all", "pruned_heads_25", "fp32_eager"], key=variant_sort_key)
+    ['fp32_eager', 'ort_fp32_all', 'pruned_heads_25', 'pruned_heads_50']
+    """
+    order = list(VARIANTS)
+    if name in VARIANTS:
+        return order.index(name), 0, name
+    for family, pattern in _PATTERNS.items():
+        match = pattern.match(name)
+        if match:
+            first = next(i for i, known in enumerate(order) if known.startswith(family))
+            return first, int(match.group(1)), name
+    return len(order), 0, name
 
 
 def method_of(name: str) -> str:

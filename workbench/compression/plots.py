@@ -57,3 +57,40 @@ def plot_pareto(table: pd.DataFrame, *, tolerance: float | None = 0.01, recommen
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def plot_decision(decision: dict):
+    """Δ against fp32 eager with its 95% interval, on validation (which chooses) and test (which reports),
+    one row per compared variant, the tolerance drawn; the chosen variant in bold.
+
+    Takes :func:`~workbench.compression.decide_compression`'s result (through
+    :func:`~workbench.compression.decision_rows`); draws, computes nothing.
+
+    >>> d = {"choice": "a", "tolerance": 0.01, "metric": "accuracy",
+    ...      "validation": {"a": {"delta": 0.0, "ci95": [-0.005, 0.005], "non_inferior": True}},
+    ...      "verdicts": {"a": {"effect": {"delta": 0.001}, "ci95": [-0.004, 0.006], "answer": "pays off",
+    ...                         "p_adjusted": 0.001}}}
+    >>> plot_decision(d).axes[0].get_xlabel()
+    'Δ accuracy vs fp32 eager (points)'
+    """
+    from matplotlib.figure import Figure
+
+    from workbench.compression.decision import decision_rows
+
+    rows = decision_rows(decision).iloc[::-1].reset_index(drop=True)
+    fig = Figure(figsize=(8, 0.4 * len(rows) + 1.6))
+    ax = fig.subplots()
+    for offset, split, colour in ((0.15, "validation", "#8172b3"), (-0.15, "test", "#55a868")):
+        mid = 100 * rows[f"{split}_delta"]
+        err = [mid - 100 * rows[f"{split}_ci_low"], 100 * rows[f"{split}_ci_high"] - mid]
+        ax.errorbar(mid, rows.index + offset, xerr=err, fmt="o", color=colour, capsize=3, label=split)
+    ax.axvline(-100 * decision["tolerance"], color="#c44e52", ls="--", lw=1, label="−tolerance")
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(rows.index, rows.variant)
+    for tick, chosen in zip(ax.get_yticklabels(), rows.chosen):
+        tick.set_fontweight("bold" if chosen else "normal")
+    ax.set_xlabel(f"Δ {decision['metric'].replace('_', '-')} vs fp32 eager (points)")
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

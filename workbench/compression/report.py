@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 
 from workbench._validation import check_choice, check_float
-from workbench.compression.config import BASELINE, SUMMARY_KEYS, TABLE_COLUMNS
+from workbench.compression.config import (
+    BASELINE,
+    SUMMARY_KEYS,
+    TABLE_COLUMNS,
+    variant_sort_key,
+)
 from workbench.errors import DataError
 
 # --------------------------------------------------------------------------------------------
@@ -19,13 +24,17 @@ def compression_table(quality: pd.DataFrame, latency: pd.DataFrame, *, seq_len: 
     """One row per variant: quality, batch-1 latency (fewest threads), batch-32 throughput (most threads).
 
     ``seq_len`` defaults to the longest sequence measured. ``speedup_b1`` and ``size_ratio`` are
-    taken against ``fp32_eager`` (speedup > 1 is faster, size_ratio < 1 is smaller).
+    taken against ``fp32_eager`` (speedup > 1 is faster, size_ratio < 1 is smaller). Quality rows
+    with a ``split`` column are read on ``test``. Rows come in :func:`variant_sort_key` order, so
+    the order the variants were given in never changes the table.
 
     Examples
     --------
     >>> compression_table(quality, latency).columns.tolist() == TABLE_COLUMNS   # doctest: +SKIP
     True
     """
+    if "split" in quality:
+        quality = quality[quality.split == "test"] if (quality.split == "test").any() else quality
     ok = latency[latency.status == "ok"] if len(latency) else latency
     seq_len = int(seq_len or (latency.seq_len.max() if len(latency) else 0))
     at_seq = ok[ok.seq_len == seq_len] if len(ok) else ok
@@ -50,14 +59,18 @@ def compression_table(quality: pd.DataFrame, latency: pd.DataFrame, *, seq_len: 
     table["speedup_b1"] = base_latency / table.latency_ms_p50_b1
     table["size_ratio"] = table.size_mb / base_size
     table["seq_len"] = seq_len
-    return table.reindex(columns=TABLE_COLUMNS).reset_index(drop=True)
+    order = sorted(table.index, key=lambda i: variant_sort_key(table.at[i, "variant"]))
+    return table.loc[order].reindex(columns=TABLE_COLUMNS).reset_index(drop=True)
 
 
 def recommend_variant(table: pd.DataFrame, *, tolerance: float = 0.01, by: str = "latency_ms_p50_b1") -> dict[str, Any]:
-    """The fastest working variant whose accuracy is at most ``tolerance`` below the baseline's.
+    """The fastest working variant that is non-inferior at ``tolerance``: the lower 95% bound of its
+    Δaccuracy (``delta_ci_low``) is at least ``-tolerance``; never the point estimate.
 
     ``tolerance`` is a fraction (0.01 = 1 accuracy point, Optimum / Intel Neural Compressor's
     default relative loss); the baseline always qualifies, so there is always an answer when it ran.
+    This is the table's quick look (the explorer uses it); the report's decision, chosen on
+    validation and judged on test, is :func:`~workbench.compression.decide_compression`.
 
     Returns
     -------
@@ -68,7 +81,8 @@ def recommend_variant(table: pd.DataFrame, *, tolerance: float = 0.01, by: str =
     Examples
     --------
     >>> table = pd.DataFrame({"variant": ["fp32_eager", "int8", "tiny"], "status": ["ok"] * 3,
-    ...                       "delta_accuracy": [0.0, -0.004, -0.03], "latency_ms_p50_b1": [10.0, 5.0, 2.0],
+    ...                       "delta_accuracy": [0.0, -0.004, -0.03], "delta_ci_low": [0.0, -0.008, -0.045],
+    ...                       "latency_ms_p50_b1": [10.0, 5.0, 2.0],
     ...                       "speedup_b1": [1.0, 2.0, 5.0], "size_ratio": [1.0, 0.25, 0.1]})
     >>> recommend_variant(table, tolerance=0.01)["variant"], recommend_variant(table, tolerance=0.05)["variant"]
     ('int8', 'tiny')
@@ -77,8 +91,9 @@ def recommend_variant(table: pd.DataFrame, *, tolerance: float = 0.01, by: str =
     check_float("tolerance", tolerance, func, low=0.0, high=1.0,
                 fix="Give the accuracy loss you accept as a fraction, e.g. 0.01 for 1 point.")
     check_choice("by", by, func, ("latency_ms_p50_b1", "latency_ms_p95_b1", "size_mb"))
-    usable = table[(table.status == "ok") & table.delta_accuracy.notna() & table[by].notna()]
-    within = usable[usable.delta_accuracy >= -tolerance - 1e-12].sort_values([by, "variant"])
+    usable = table[(table.status == "ok") & table.delta_ci_low.notna() & table[by].notna()]
+    within = usable[(usable.delta_ci_low >= -tolerance - 1e-12) | (usable.variant == BASELINE)]
+    within = within.sort_values([by, "variant"])
     if within.empty:
         raise DataError(f"{func} found no working variant with accuracy and {by} (the table has "
                         f"{len(table)} rows). Check the status and reason columns.")
@@ -111,25 +126,67 @@ def pareto_front(table: pd.DataFrame, *, x: str = "latency_ms_p50_b1", y: str = 
 
 
 
-def compression_summary(table: pd.DataFrame, recommendation: dict[str, Any]) -> dict[str, Any]:
-    """``variants.<name>.{accuracy, ...}`` and ``recommendation`` for ``summary.json``.
+def compression_summary(table: pd.DataFrame, decision: dict[str, Any], *, probe: pd.DataFrame | None = None,
+                        references: pd.DataFrame | None = None, base: dict[str, Any] | None = None,
+                        **extra: Any) -> dict[str, Any]:
+    """The ``summary.json`` of the compression notebook.
 
-    Failed variants keep their ``status`` and ``reason`` (their figures are None).
-
+    ``variants.<name>`` holds :data:`SUMMARY_KEYS`, ``status`` (failed ones their ``reason``) and,
+    for every variant the decision compared, ``delta_ci95`` (test) and ``validation_ci95``;
+    ``recommendation`` the recommended variant with its speed-up and size ratio; ``verdict`` the
+    chosen variant's verdict (:func:`~workbench.compression.decide_compression`) and ``verdicts``
+    its family's; ``precision_probe``, ``references`` and ``baseline`` (from
+    :func:`~workbench.compression.finetune_baseline`'s ``base``: cached, seconds, cache key) when
+    given; ``extra`` entries as they are.
 
     >>> table = pd.DataFrame({"variant": ["fp32_eager"], "status": ["ok"], "reason": [""],
     ...                       **{k: [1.0] for k in SUMMARY_KEYS}})
-    >>> compression_summary(table, {"variant": "fp32_eager", "tolerance": 0.01})["variants"]["fp32_eager"]["speedup_b1"]
+    >>> decision = {"recommended": "fp32_eager", "choice": "fp32_eager", "tolerance": 0.01, "metric": "accuracy",
+    ...             "by": "latency_ms_p50_b1", "non_inferior": [], "validation": {}, "verdicts": {}, "verdict": None}
+    >>> compression_summary(table, decision)["recommendation"]["speedup_b1"]
     1.0
     """
     variants = {}
     for row in table.to_dict("records"):
+        name = row["variant"]
         entry = {key: _float(row.get(key)) for key in SUMMARY_KEYS}
         entry["status"] = row.get("status")
         if row.get("status") != "ok":
             entry["reason"] = row.get("reason")
-        variants[row["variant"]] = entry
-    return {"variants": variants, "recommendation": dict(recommendation)}
+        if name in decision["verdicts"]:
+            entry["delta_ci95"] = list(decision["verdicts"][name]["ci95"])
+            entry["validation_ci95"] = list(decision["validation"][name]["ci95"])
+        elif name == BASELINE:
+            entry["delta_ci95"] = [0.0, 0.0]
+        variants[name] = entry
+    chosen = decision["recommended"]
+    recommendation = {"variant": chosen, "tolerance": decision["tolerance"], "metric": decision["metric"],
+                      "by": decision["by"], "chosen_on_validation": decision["choice"],
+                      "non_inferior_on_validation": list(decision["non_inferior"])}
+    recommendation |= {key: variants.get(chosen, {}).get(key) for key in ("speedup_b1", "size_ratio", "delta_ci95")}
+    summary = {"variants": variants, "recommendation": recommendation, "verdict": decision["verdict"],
+               "verdicts": decision["verdicts"],
+               "headline": ["recommendation.variant", "recommendation.speedup_b1", "recommendation.size_ratio",
+                            "variants.fp32_eager.accuracy"]}
+    if probe is not None:
+        summary["precision_probe"] = probe.set_index("dtype")[["native", "p50_ms", "slowdown"]].to_dict("index")
+    if references is not None:
+        summary["references"] = references.to_dict("records")
+    if base is not None:
+        summary["baseline"] = {"cached": base["cached"], "seconds": base["seconds"], "cache_key": base["key"]}
+    return summary | extra
+
+
+def compression_results(quality: pd.DataFrame, latency: pd.DataFrame, probe: pd.DataFrame) -> pd.DataFrame:
+    """The tidy rows of ``results.csv``: accuracy (every split), latency and precision-probe rows, with a
+    ``table`` column naming which.
+
+    >>> compression_results(pd.DataFrame({"variant": ["a"]}), pd.DataFrame({"variant": ["a"]}),
+    ...                     pd.DataFrame({"dtype": ["float32"]})).table.tolist()
+    ['accuracy', 'latency', 'precision']
+    """
+    frames = {"accuracy": quality, "latency": latency, "precision": probe}
+    return pd.concat(frames, names=["table"]).reset_index(level=0).reset_index(drop=True)
 
 
 #: Published reference points the report compares with (figures as the sources state them).

@@ -1,7 +1,8 @@
 """Compression explorer: pick variants and an accuracy tolerance; the table, recommendation and Pareto plot follow.
 
 Works off a :func:`workbench.compression.compression_table` computed beforehand, so a change only
-filters rows, re-runs :func:`~workbench.compression.recommend` and redraws the plot (milliseconds);
+filters rows, re-runs :func:`~workbench.compression.recommend_variant` (non-inferiority by the test
+interval's lower bound; the report's decision is chosen on validation) and redraws the plot (milliseconds);
 nothing is re-measured.
 
 >>> explorer = compression_explorer(table)            # doctest: +SKIP
@@ -21,7 +22,7 @@ from workbench.widgets._common import Explorer, figure_html
 
 #: Columns shown in the table, with their headers.
 SHOWN = {"variant": "variant", "status": "status", "accuracy": "accuracy", "delta_accuracy": "Δ accuracy",
-         "latency_ms_p50_b1": "p50 ms (b1)", "latency_ms_p95_b1": "p95 ms (b1)", "speedup_b1": "speed-up",
+         "delta_ci_low": "Δ lower 95%", "latency_ms_p50_b1": "p50 ms (b1)", "latency_ms_p95_b1": "p95 ms (b1)", "speedup_b1": "speed-up",
          "throughput_b32": "items/s (b32)", "size_mb": "size MB", "size_ratio": "size ratio", "reason": "reason"}
 RANK_BY = {"latency p50, batch 1": "latency_ms_p50_b1", "latency p95, batch 1": "latency_ms_p95_b1",
            "size on disk": "size_mb"}
@@ -45,7 +46,7 @@ def compression_explorer(table: pd.DataFrame, *, tolerance: float = 0.01) -> Exp
     """
     check_type("table", table, "compression_explorer", pd.DataFrame)
     check_float("tolerance", tolerance, "compression_explorer", low=0.0, high=0.2)
-    missing = sorted({"variant", "status", "accuracy", "delta_accuracy", "latency_ms_p50_b1", "size_mb"}
+    missing = sorted({"variant", "status", "accuracy", "delta_accuracy", "delta_ci_low", "latency_ms_p50_b1", "size_mb"}
                      - set(table.columns))
     if missing or table.empty:
         raise DataError(f"The 'table' parameter of compression_explorer must be a non-empty compression_table. "
@@ -64,8 +65,8 @@ def compression_explorer(table: pd.DataFrame, *, tolerance: float = 0.01) -> Exp
         return render_compression(frame, variants=variants, tolerance=tolerance, by=RANK_BY[rank_by])
 
     return Explorer(controls, render, title="Compression: accuracy vs speed and size",
-                    description="Pick variants and the accuracy loss you accept; the fastest variant within it "
-                                "is recommended.")
+                    description="Pick variants and the accuracy loss you accept; the fastest variant whose lower "
+                                "95% bound of Δ accuracy stays within it is recommended.")
 
 
 def render_compression(table: pd.DataFrame, *, variants, tolerance: float, by: str = "latency_ms_p50_b1") -> str:
@@ -77,7 +78,7 @@ def render_compression(table: pd.DataFrame, *, variants, tolerance: float, by: s
         return "<p>Select at least one variant.</p>"
     try:
         best = recommend_variant(chosen, tolerance=tolerance, by=by)
-        line = (f"<p><b>Recommended</b> within {tolerance * 100:.2f} accuracy points: "
+        line = (f"<p><b>Recommended</b> (lower 95% bound within {tolerance * 100:.2f} accuracy points): "
                 f"<code>{html.escape(best['variant'])}</code> ({html.escape(by)} = {best['value']:.3g}, "
                 f"Δ accuracy {best['delta_accuracy'] * 100:+.2f} points"
                 + (f", {best['speedup_b1']:.2f}x vs fp32 eager" if best["speedup_b1"] is not None else "")
