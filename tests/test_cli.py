@@ -127,6 +127,30 @@ def test_sweep_runs_one_worker_until_the_study_holds_n_trials(tmp_path, capsys):
     assert "this worker ran no trials; the study holds 3 finished trials" in capsys.readouterr().out
 
 
+def test_sweep_refuses_another_budget_or_fingerprint_until_asked_to_start_over(tmp_path, capsys):
+    import optuna
+
+    assert _sweep(tmp_path, "--n-trials", "2") == 0
+    assert _sweep(tmp_path, "--n-trials", "4") == 2
+    assert "has a budget of n_trials=2; this worker asks for 4" in capsys.readouterr().err
+    assert _sweep(tmp_path, "--n-trials", "2", "--epochs", "2") == 2  # another objective setting
+    line = capsys.readouterr().err.splitlines()[-1]  # after Optuna's own log line
+    assert line.startswith("workbench sweep: error: The study 's' was filled with another objective setting epochs "
+                           "(1, this worker: 2)") and "--new-study" in line
+    assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'sweeps.db'}").trials) == 2
+    assert _sweep(tmp_path, "--n-trials", "3", "--extend") == 0
+    assert _sweep(tmp_path, "--n-trials", "2", "--epochs", "2", "--new-study") == 0
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'sweeps.db'}")
+    assert len(study.trials) == 2 and all(t.user_attrs["epochs"] == 2 for t in study.trials)
+
+
+def test_sweep_on_other_hosts_refuses_an_sqlite_storage(tmp_path, capsys):
+    assert _sweep(tmp_path, "--n-trials", "2", "--workers-on-other-hosts") == 2
+    err = capsys.readouterr().err
+    assert "must be a database server when workers run on other hosts" in err and "postgresql://" in err
+    assert not (tmp_path / "sweeps.db").exists()
+
+
 def test_sweep_with_an_unreachable_storage_exits_2_with_one_line(capsys):
     code = main(["sweep", "--storage", "postgresql://sweeper:hunter2@127.0.0.1:1/db", "--n-trials", "2"])
     err = capsys.readouterr().err

@@ -84,14 +84,25 @@ def _build_parser() -> argparse.ArgumentParser:
     lab.set_defaults(command=_lab)
 
     sweep = commands.add_parser(
-        "sweep", help="run one worker of an Optuna study; start more, anywhere, on the same --storage",
+        "sweep", help="run one worker of an Optuna study; start more on the same --storage",
         description="Run one worker that adds trials to an Optuna study until the study holds --n-trials "
-                    "finished trials in total (from all workers sharing --storage). Watch it with "
-                    "`optuna-dashboard STORAGE`.")
+                    "finished trials in total (from all workers sharing --storage). Workers on this machine "
+                    "may share an SQLite file; workers on several machines need a database server: "
+                    "PostgreSQL (e.g. `createdb sweeps` on one host, then on every host `workbench sweep "
+                    "--storage postgresql://USER:PASSWORD@DBHOST:5432/sweeps --study s1 --n-trials 100 "
+                    "--workers-on-other-hosts`) or MySQL. A study remembers its data, space, objective settings "
+                    "and budget: a worker with other ones is refused (--new-study starts it over). Watch it "
+                    "with `optuna-dashboard STORAGE`.")
     sweep.add_argument("--storage", default="sqlite:///sweeps.db",
-                       help="SQLAlchemy URL: sqlite:///FILE (default sqlite:///sweeps.db) or postgresql://USER@HOST/DB")
+                       help="SQLAlchemy URL: sqlite:///FILE (default sqlite:///sweeps.db; this machine only) or "
+                            "postgresql://USER@HOST/DB (workers on many machines)")
     sweep.add_argument("--study", default="sweep", help="study name (created, or resumed if it exists)")
     sweep.add_argument("--n-trials", type=int, required=True, help="finished trials the study should hold in total")
+    sweep.add_argument("--new-study", action="store_true",
+                       help="delete a study of that name first and start over (another data set, space or budget)")
+    sweep.add_argument("--extend", action="store_true", help="raise the --n-trials budget of an existing study")
+    sweep.add_argument("--workers-on-other-hosts", action="store_true",
+                       help="workers run on several machines: refuse an SQLite --storage (one host's file)")
     sweep.add_argument("--space", type=Path, help="YAML search space (default: the profile space of --model)")
     sweep.add_argument("--model", choices=("tiny", "mlp"), default="tiny",
                        help="tiny: tiny transformers (fine_tune); mlp: the fast scikit-learn proxy")
@@ -200,13 +211,33 @@ def lab_environment(token: str | None = None) -> dict[str, str]:
 
 
 def _lab(args: argparse.Namespace) -> int:
+    from workbench.reports.sidecars import REPORTS_VARIABLE, reports_root
+
     port, env = args.port or _free_port(), lab_environment()
-    argv = lab_command(port=port, notebooks_dir=args.notebooks)
+    # Sidecars of notebooks run by hand go to reports/ where the command was typed (or the checkout's).
+    env.setdefault(REPORTS_VARIABLE, str(reports_root().resolve()))
+    argv = lab_command(port=port, notebooks_dir=args.notebooks or _editable_notebooks())
     print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={env['JUPYTER_TOKEN']}", flush=True)
     try:
         return subprocess.call(argv, env=env)
     except KeyboardInterrupt:  # Ctrl-C reaches JupyterLab too; it shuts down on its own
         return 0
+
+
+def _editable_notebooks() -> Path | None:
+    """A checkout edits its own notebooks; an installed package copies its notebooks to ./notebooks once,
+    so that edits land in the user's folder, not in site-packages."""
+    import shutil
+
+    from workbench.reports.parameters import _REPO_ROOT, packaged_notebooks_dir
+
+    if (_REPO_ROOT / "pyproject.toml").exists():
+        return None
+    here = Path.cwd() / "notebooks"
+    if not here.exists():
+        shutil.copytree(packaged_notebooks_dir(), here)
+        print(f"Copied the notebooks into {here}", flush=True)
+    return here
 
 
 def _free_port() -> int:
@@ -220,6 +251,12 @@ def _sweep(args: argparse.Namespace) -> int:
     from workbench.data import load_dataset, subsample
     from workbench.profiles import profile_settings
 
+    if args.workers_on_other_hosts and args.storage.startswith("sqlite"):
+        from workbench.errors import ParameterError
+
+        raise ParameterError(f"The --storage of workbench sweep must be a database server when workers run on other "
+                             f"hosts (an SQLite file is one machine's). Got {sweeps.safe_url(args.storage)!r} instead. "
+                             "Use postgresql://USER@DBHOST/DB (see `workbench sweep --help`).")
     # Reach the storage first: an unreachable database should fail in a second, not after loading data.
     sweeps.open_storage(args.storage)
     settings = profile_settings("sweeps", args.profile)
@@ -239,7 +276,7 @@ def _sweep(args: argparse.Namespace) -> int:
     result = sweeps.run_sweep(objective, n_trials=args.n_trials, study_name=args.study, storage=args.storage,
                               sampler=args.sampler, pruner=pruner, seed=args.sampler_seed,
                               heartbeat_interval=args.heartbeat or None, progress=sys.stderr.isatty(),
-                              verbose=True)
+                              verbose=True, new_study=args.new_study, extend=args.extend)
     print(result.line())
     return 1 if result.stopped.startswith("stopped after") else 0
 

@@ -3,6 +3,7 @@ however many workers share its storage."""
 
 
 import contextlib
+import json
 import math
 import os
 import time
@@ -216,14 +217,31 @@ def check_same_study(study: optuna.Study, *, directions: Sequence[str], n_trials
                              "with new_study=True (--new-study).")
     stored = attrs.get("fingerprint")
     if stored is not None and fingerprint is not None and dict(stored) != dict(fingerprint):
-        differ = [key for key in sorted(set(stored) | set(fingerprint)) if stored.get(key) != fingerprint.get(key)]
-        shown = ", ".join(f"{k} ({stored.get(k)}, this worker: {fingerprint.get(k)})" for k in differ)
+        shown = ", ".join(_differences(dict(stored), dict(fingerprint)))
         raise ParameterError(f"The study {name!r} was filled with another {shown}. Start it over with "
                              "new_study=True (workbench sweep --new-study) or use another study name.")
     if attrs.get("n_trials") != n_trials:
         study.set_user_attr("n_trials", n_trials)
     if fingerprint is not None and stored is None:
         study.set_user_attr("fingerprint", dict(fingerprint))
+
+
+def _differences(stored: dict, given: dict, prefix: str = "") -> list[str]:
+    """``name (study's, this worker's)`` for every differing entry; JSON settings compared key by key."""
+    out = []
+    for key in sorted(set(stored) | set(given)):
+        old, new = stored.get(key), given.get(key)
+        if old == new:
+            continue
+        try:
+            old_dict, new_dict = json.loads(old), json.loads(new)
+        except (TypeError, ValueError):
+            old_dict = new_dict = None
+        if isinstance(old_dict, dict) and isinstance(new_dict, dict):
+            out += _differences(old_dict, new_dict, prefix=f"{key} setting ")
+        else:
+            out.append(f"{prefix}{key} ({old}, this worker: {new})")
+    return out
 
 
 @contextlib.contextmanager
