@@ -19,13 +19,14 @@ setup: $(STAMP)
 
 # Rebuilt whenever the pinned dependencies or the set-up scripts change. Needs neither root nor apt:
 # WordNet is copied in when the machine has it, else the WordNet augmenters report `skipped`.
-$(STAMP): pyproject.toml scripts/setup_nltk_data.sh
+$(STAMP): pyproject.toml constraints.txt scripts/setup_nltk_data.sh
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nlp-workbench needs Python 3.11 or newer (its pinned numpy, pandas and scipy do); got " + sys.version.split()[0] + ". Fix: make PYTHON=python3.11 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU wheel these machines carry (other versions download gigabytes).
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch
+	# The package with the extras reports use, at the exact versions of the lock (constraints.txt).
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[augment-resources]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (nlp-workbench)" >/dev/null
 	scripts/setup_nltk_data.sh --if-available $(VENV)
 	touch $(STAMP)
@@ -34,6 +35,7 @@ $(STAMP): pyproject.toml scripts/setup_nltk_data.sh
 # for augmentation (copied into .venv/nltk_data), PostgreSQL for the multi-worker sweep tests,
 # Chromium for the browser tests.
 $(TEST_STAMP): $(STAMP) scripts/setup_postgres.sh scripts/setup_chromium.sh scripts/apt_install.sh
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all]"
 	scripts/setup_nltk_data.sh $(VENV)
 	scripts/setup_postgres.sh
 	scripts/setup_chromium.sh

@@ -11,27 +11,58 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _normalise(requirement: str) -> tuple[str, str]:
-    name, _, version = requirement.partition("==")
-    return re.sub(r"[-_.]+", "-", name.strip().lower()), version.strip()
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name.strip().lower())
 
 
-def test_environment_yml_pins_exactly_what_pyproject_pins():
+def _lock() -> dict[str, str]:
+    lines = [line.strip() for line in (ROOT / "constraints.txt").read_text().splitlines()]
+    pins = [line.split("==") for line in lines if line and not line.startswith("#")]
+    assert all(len(pin) == 2 and pin[1] for pin in pins), "constraints.txt holds NAME==VERSION lines only"
+    return {_normalise(name): version.strip() for name, version in pins}
+
+
+def _project_requirements() -> dict[str, str]:
+    """Every requirement of pyproject.toml (extras included, the self-referencing `all` left out)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pip_pins = {_normalise(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
-    assert all(version for _, version in pip_pins), "every dependency is pinned with =="
+    requirements = list(project["dependencies"])
+    for extra, names in project["optional-dependencies"].items():
+        requirements += [r for r in names if not r.startswith("nlp-workbench")]
+    parsed = {}
+    for requirement in requirements:
+        name, spec = re.match(r"^([A-Za-z0-9_.-]+)(.*)$", requirement).groups()
+        parsed[_normalise(name)] = spec
+    return parsed
+
+
+def test_pyproject_states_ranges_and_the_lock_pins_each_one_inside_its_range():
+    from packaging.specifiers import SpecifierSet
+
+    requirements, lock = _project_requirements(), _lock()
+    assert set(requirements) == set(lock), "constraints.txt pins exactly the dependencies of pyproject.toml"
+    for name, spec in requirements.items():
+        assert "==" not in spec and spec.startswith(">="), f"{name}: a range with a floor, not a pin ({spec!r})"
+        assert lock[name] in SpecifierSet(spec), f"{name}: the locked {lock[name]} is outside {spec}"
+
+
+def test_environment_yml_pins_exactly_what_the_lock_pins():
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
-    conda_pins = {_normalise(r) for r in pip_section if "==" in r}
-    assert conda_pins == pip_pins
-    assert "-e ." in pip_section  # the project itself, editable, as `make` installs it
+    conda_pins = dict(r.split("==") for r in pip_section if "==" in r)
+    assert {_normalise(k): v for k, v in conda_pins.items()} == _lock()
+    assert "-e .[all]" in pip_section  # the project itself, editable, with every extra
 
 
-def test_makefile_installs_the_pinned_torch_first():
+def test_every_extra_named_in_errors_exists():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert {"augment-resources", "sweeps-postgres", "browser-tests", "test", "all"} <= set(project["optional-dependencies"])
+
+
+def test_makefile_installs_from_the_lock():
     makefile = (ROOT / "Makefile").read_text()
-    torch_pin = next(r for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-                     if r.startswith("torch=="))
-    assert f"pip install --quiet {torch_pin}" in makefile
+    assert "pip install --quiet -c constraints.txt torch" in makefile  # the CPU wheel first, at its locked version
+    assert '-c constraints.txt -e ".[augment-resources]"' in _recipe(makefile, "$(STAMP)")
+    assert '-c constraints.txt -e ".[all]"' in _recipe(makefile, "$(TEST_STAMP)")
 
 
 def _recipe(makefile: str, target: str) -> str:

@@ -72,3 +72,20 @@ def ipc_kernel_manager() -> type:
             return str(socket_base(jupyter_runtime_dir()))
 
     return IpcKernelManager
+
+
+PROJECT_KERNEL = "nlp-workbench"
+
+
+def resolve_kernel(name: str | None) -> str:
+    """The kernel to run notebooks with: ``name`` when given, else the project's kernel when installed
+    (``make`` registers it), else ``python3``, the interpreter's own (a pip-installed package has no other).
+
+    >>> resolve_kernel("my-kernel")
+    'my-kernel'
+    """
+    if name:
+        return name
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return PROJECT_KERNEL if PROJECT_KERNEL in KernelSpecManager().find_kernel_specs() else "python3"

@@ -268,16 +268,27 @@ def describe_parameters(notebook: str | os.PathLike) -> list[str]:
     return lines
 
 
+def packaged_notebooks_dir() -> Path:
+    """The notebooks that ship inside the package (``workbench/notebooks``, read with importlib.resources).
+
+    >>> packaged_notebooks_dir().name
+    'notebooks'
+    """
+    from importlib.resources import files
+
+    return Path(str(files("workbench") / "notebooks"))
+
+
 def default_notebooks_dir() -> Path:
-    """Return the repository's ``notebooks/``, or ``./notebooks`` for an installed package.
+    """Return a checkout's own ``notebooks/``, else the notebooks shipped in the package.
 
     Examples
     --------
     >>> default_notebooks_dir().name
     'notebooks'
     """
-    # The editable checkout's notebooks first; ./notebooks when the package is installed elsewhere.
-    for folder in (_REPO_ROOT / "notebooks", Path.cwd() / "notebooks"):
-        if folder.is_dir():
-            return folder
-    return _REPO_ROOT / "notebooks"
+    checkout = _REPO_ROOT / "notebooks"
+    if (_REPO_ROOT / "pyproject.toml").exists() and checkout.is_dir():
+        return checkout
+    packaged = packaged_notebooks_dir()
+    return packaged if packaged.is_dir() else checkout

@@ -18,7 +18,7 @@ from workbench._validation import check_int
 from workbench.errors import ParameterError, first_line
 from workbench.reports.html import convert_to_html
 from workbench.reports.index import _write_index, _write_run_json
-from workbench.reports.kernels import headless_kernels, ipc_kernel_manager
+from workbench.reports.kernels import headless_kernels, ipc_kernel_manager, resolve_kernel
 from workbench.reports.parameters import list_notebooks, resolve_parameters
 from workbench.reports.redact import default_roots, redact_folder
 from workbench.reports.sidecars import reports_root
@@ -74,7 +74,7 @@ class RunResult:
 def run_report(*, notebooks_dir: str | os.PathLike | None = None,
                output: str | os.PathLike | None = None, profile: str = "default",
                only: str | Iterable[str] | None = None, params: Mapping[str, Any] | None = None,
-               jobs: int = 1, show_code: bool = False, kernel_name: str = "nlp-workbench",
+               jobs: int = 1, show_code: bool = False, kernel_name: str | None = None,
                timeout_per_cell: float | None = None, cwd: str | os.PathLike | None = None,
                parallel_timing: bool = False) -> RunResult:
     """Execute notebooks with papermill and write their HTML reports plus an index page.
@@ -100,8 +100,9 @@ def run_report(*, notebooks_dir: str | os.PathLike | None = None,
         says ``workbench.times_things``) still run alone, after the others, unless ``parallel_timing``.
     show_code : bool
         Keep code cells in the HTML.
-    kernel_name : str
-        The Jupyter kernel that executes the notebooks.
+    kernel_name : str, optional
+        The Jupyter kernel that executes the notebooks; default: the project's ``nlp-workbench`` kernel
+        when registered, else ``python3`` (see :func:`workbench.reports.kernels.resolve_kernel`).
     timeout_per_cell : float, optional
         Seconds a cell may run before the notebook fails; no limit when None.
     cwd : str or Path, optional
@@ -130,6 +131,7 @@ def run_report(*, notebooks_dir: str | os.PathLike | None = None,
     workdir = Path(cwd if cwd is not None else Path.cwd()).resolve()
     run_dir = Path(output) if output is not None else _new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    kernel_name = resolve_kernel(kernel_name)
     timed = {name for name, path in notebooks.items() if _times_things(path)}
     beside = parallel_timing and jobs > 1
 
