@@ -43,19 +43,27 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                  "downstream_model": "tiny:num_layers=4,hidden_size=256,num_heads=4"},
     },
     "schedules": {
-        # Every schedule x seed trains `model` for max_steps updates of batch_size on train_examples texts;
-        # vocab_size > 0 trains a word-level tokenizer for tiny models (0: the model's own). num_threads 1
-        # keeps tiny models fast when other processes share the cores (0: torch's default).
+        # Every schedule in `schedules` first sweeps its peak rate over `rates` (one seed, validation), then
+        # trains `model` at its own best rate once per seed for max_steps updates of batch_size on
+        # train_examples texts; vocab_size > 0 trains a word-level tokenizer for tiny models (0: the model's
+        # own). num_threads 1 keeps tiny models fast when other processes share the cores (0: torch's default).
         "smoke": {"model": "tiny:num_layers=1,hidden_size=32,num_heads=2", "vocab_size": 500, "train_examples": 128,
-                  "validation_examples": 64, "max_length": 32, "batch_size": 16, "max_steps": 12, "eval_steps": 3,
-                  "n_seeds": 1, "peak_lr": 3e-3, "gradient_stats_every": 2, "range_test_steps": 20,
-                  "accumulation_steps": 6, "num_threads": 1},
+                  "validation_examples": 64, "test_examples": 200, "max_length": 32, "batch_size": 16,
+                  "max_steps": 12, "eval_steps": 3, "n_seeds": 1, "rates": [3e-3],
+                  "schedules": ["linear", "one_cycle", "reduce_on_plateau"], "gradient_stats_every": 2,
+                  "range_test_steps": 20, "accumulation_steps": 6, "num_threads": 1},
         "default": {"model": "tiny:num_layers=2,hidden_size=64,num_heads=2", "vocab_size": 2000,
-                    "train_examples": 2000, "validation_examples": 300, "max_length": 48, "batch_size": 16,
-                    "max_steps": 300, "eval_steps": 25, "n_seeds": 2, "peak_lr": 1e-3, "gradient_stats_every": 5,
-                    "range_test_steps": 60, "accumulation_steps": 40, "num_threads": 1},
-        "full": {"model": "minilm", "vocab_size": 0, "train_examples": 0, "validation_examples": 0, "max_length": 128,
-                 "batch_size": 16, "max_steps": 1000, "eval_steps": 50, "n_seeds": 3, "peak_lr": 1e-4,
+                    "train_examples": 1000, "validation_examples": 200, "test_examples": 0, "max_length": 48,
+                    "batch_size": 16, "max_steps": 60, "eval_steps": 10, "n_seeds": 2, "rates": [3e-4, 1e-3, 3e-3],
+                    "schedules": ["linear", "constant", "cosine", "warmup_stable_decay", "one_cycle", "step",
+                                  "exponential", "reduce_on_plateau"],
+                    "gradient_stats_every": 5, "range_test_steps": 60, "accumulation_steps": 40, "num_threads": 1},
+        "full": {"model": "minilm", "vocab_size": 0, "train_examples": 0, "validation_examples": 0, "test_examples": 0,
+                 "max_length": 128, "batch_size": 16, "max_steps": 1000, "eval_steps": 50, "n_seeds": 3,
+                 "rates": [1e-5, 3e-5, 1e-4, 3e-4],
+                 "schedules": ["linear", "constant", "constant_with_warmup", "cosine", "warmup_stable_decay",
+                               "one_cycle", "cyclic", "step", "exponential", "reduce_on_plateau", "llrd",
+                               "gradual_unfreezing"],
                  "gradient_stats_every": 10, "range_test_steps": 100, "accumulation_steps": 200, "num_threads": 0},
     },
     "compression": {

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,8 @@ from workbench.errors import DataError, ParameterError
 from workbench.models import quiet_transformers
 
 HISTORY_COLUMNS = ["step", "epoch", "metric", "value"]
-SCHEDULER_TYPES = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
-                   "constant_with_warmup", "inverse_sqrt", "cosine_with_min_lr", "warmup_stable_decay")
+SCHEDULER_TYPES = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                   "inverse_sqrt", "cosine_with_min_lr", "warmup_stable_decay", "reduce_lr_on_plateau")
 BEST_METRICS = ("accuracy", "macro_f1", "loss")
 # Values Trainer logs once at the end of training; they summarise rather than trace the run.
 _SUMMARY_LOG_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second",
@@ -128,6 +128,9 @@ class TrainConfig:
         if self.early_stopping_patience is not None:
             check_int("early_stopping_patience", self.early_stopping_patience, f, low=1)
         check_choice("metric_for_best_model", self.metric_for_best_model, f, BEST_METRICS)
+        if self.lr_scheduler_type == "reduce_lr_on_plateau" and self.metric_for_best_model != "loss":
+            raise ParameterError(f"The 'metric_for_best_model' parameter of {f} must be 'loss' with reduce_lr_on_plateau "
+                                 f"(a plateau of validation loss). Got {self.metric_for_best_model!r} instead.")
         check_int("seed", self.seed, f, low=0)
         check_choice("bf16", self.bf16, f, ("auto", True, False))
         if self.num_threads is not None:
@@ -202,7 +205,8 @@ class HistoryCallback(TrainerCallback):
 
 def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
               output_dir: str | Path | None = None, callbacks=(),
-              parameter_groups: Sequence[Mapping[str, Any]] | None = None) -> TrainResult:
+              parameter_groups: Sequence[Mapping[str, Any]] | None = None,
+              lr_scheduler: Callable[[Any, int], Any] | None = None) -> TrainResult:
     """Fine-tune ``model`` on ``dataset["train"]``, evaluating on ``dataset["validation"]``.
 
     Parameters
@@ -221,6 +225,9 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
         from :func:`workbench.schedules.llrd_parameter_groups`. Trainer's own optimiser class and
         arguments (AdamW) are built on these groups instead of its two weight-decay groups, and the
         configured scheduler scales every group's rate by the same schedule. Default: Trainer's groups.
+    lr_scheduler : callable, optional
+        ``(optimizer, max_steps) -> torch scheduler`` replacing ``lr_scheduler_type`` (e.g.
+        :func:`workbench.schedules.torch_scheduler`); Trainer steps it after every update.
 
     Returns
     -------
@@ -242,6 +249,9 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
 
     config = config or TrainConfig()
     check_type("config", config, "fine_tune", TrainConfig)
+    if lr_scheduler is not None and (not callable(lr_scheduler) or config.max_steps < 1):
+        raise ParameterError(f"The 'lr_scheduler' parameter of fine_tune must be a callable, with max_steps >= 1. "
+                             f"Got {type(lr_scheduler).__name__} with max_steps={config.max_steps} instead.")
     for split in ("train", "validation"):
         if split not in dataset:
             raise DataError(f"The 'dataset' parameter of fine_tune must have a {split!r} split. "
@@ -281,6 +291,9 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
                       data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
                       compute_metrics=_compute_metrics, callbacks=[*extra, *callbacks],
                       optimizers=(optimizer, None))
+    if lr_scheduler is not None:
+        trainer.create_optimizer()  # Trainer keeps (never resets) a scheduler it did not create
+        trainer.lr_scheduler = lr_scheduler(trainer.optimizer, config.max_steps)
     trainer.remove_callback(PrinterCallback)  # our history and progress bar replace its printed dicts
     # Classifier heads return the batch-mean loss and ignore num_items_in_batch, but Trainer sees their
     # **kwargs and assumes they normalise by it, so with gradient accumulation it skips its division by

@@ -12,7 +12,7 @@ from workbench.errors import ParameterError
 
 RUN_COLUMNS = ["schedule", "seed", "status", "diverged", "reason", "diverged_step", "steps", "best_val_accuracy",
                "final_val_accuracy", "final_val_loss", "final_train_loss", "steps_to_target", "n_plateaus",
-               "train_seconds"]
+               "train_seconds", "peak_lr", "val_accuracy", "val_macro_f1", "test_accuracy", "test_macro_f1"]
 SUMMARY_COLUMNS = ["schedule", "best_val_accuracy", "final_val_loss", "final_train_loss", "steps_to_target",
                    "reached_target", "seed_std", "diverged", "n_runs", "n_diverged", "n_failed"]
 PLATEAU_COLUMNS = ["schedule", "seed", "start_step", "end_step", "best", "n_evaluations"]

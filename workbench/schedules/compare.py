@@ -6,7 +6,7 @@ import gc
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -15,14 +15,26 @@ from transformers import SchedulerType
 from workbench._validation import check_float, check_int, check_type
 from workbench.errors import DataError, ParameterError, first_line
 from workbench.schedules.analysis import PLATEAU_COLUMNS, RUN_COLUMNS, summarize_runs
-from workbench.schedules.callbacks import DivergenceCallback, GradientStatsCallback
+from workbench.schedules.callbacks import (
+    DivergenceCallback,
+    GradientStatsCallback,
+    GradualUnfreezing,
+)
 from workbench.schedules.diagnostics import detect_divergence, detect_plateaus
-from workbench.schedules.frames import schedule_frame, schedule_frames
+from workbench.schedules.frames import (
+    METRIC_SCHEDULES,
+    TORCH_SCHEDULES,
+    schedule_frame,
+    schedule_frames,
+    torch_scheduler,
+)
 from workbench.schedules.groups import llrd_parameter_groups
 
 COMPARISON_COLUMNS = ["schedule", "seed", "step", "metric", "layer", "value"]
 # Keys a comparison spec may hold besides TrainConfig fields; seed and progress belong to the comparison.
-SPEC_EXTRAS = ("llrd_decay",)
+# ``unfreeze_every`` adds :class:`GradualUnfreezing`; an ``lr_scheduler_type`` among TORCH_SCHEDULES trains
+# through :func:`torch_scheduler` (Trainer's own scheduler set aside).
+SPEC_EXTRAS = ("llrd_decay", "unfreeze_every")
 _SET_BY_COMPARISON = ("seed", "progress")
 
 
@@ -49,6 +61,11 @@ class ScheduleComparison:
         Accuracy behind ``steps_to_target``: given, or derived (see :func:`compare_schedules`).
     configs : dict
         The :class:`~workbench.training.TrainConfig` of each spec (seed aside).
+    predictions : dict
+        ``{(schedule, seed): {"validation": labels, "test": labels}}``: what each run's restored checkpoint
+        (chosen on validation by the config's ``metric_for_best_model``) predicts, per example.
+    labels : dict
+        ``{"validation": labels, "test": labels}``, the true labels of those splits.
     """
 
     history: pd.DataFrame
@@ -58,6 +75,8 @@ class ScheduleComparison:
     planned: pd.DataFrame
     target_accuracy: float
     configs: dict
+    predictions: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
 
 
 def compare_schedules(model: str, dataset, schedules: Mapping[str, Mapping], *, base=None,
@@ -128,9 +147,9 @@ def compare_schedules(model: str, dataset, schedules: Mapping[str, Mapping], *, 
         check_float("target_accuracy", target_accuracy, func, low=0.0, high=1.0)
     check_float("diverge_factor", diverge_factor, func, low=1.0, low_open=True)
     check_int("plateau_patience", plateau_patience, func, low=1)
-    configs, decays, planned = _comparison_configs(schedules, base, func)
+    configs, extras, planned = _comparison_configs(schedules, base, func)
 
-    histories, runs = [], []
+    histories, runs, predictions = [], [], {}
     jobs = [(name, seed) for name in configs for seed in seeds]
     # Trainer runs a full gc.collect() at the start of every run; with torch and transformers loaded that
     # scans millions of long-lived objects (about half a second each time). Freezing them skips the scan
@@ -141,8 +160,9 @@ def compare_schedules(model: str, dataset, schedules: Mapping[str, Mapping], *, 
     threads = torch.get_num_threads()  # a config's num_threads applies to its runs only
     try:
         for name, seed in progress_bar(jobs, desc="schedules x seeds", unit="run", disable=not progress):
-            history, run = _comparison_run(model, tokenizer, dataset, label_names, configs[name], decays[name],
-                                           seed, gradient_stats_every, diverge_factor)
+            history, run, predictions[name, seed] = _comparison_run(
+                model, tokenizer, dataset, label_names, configs[name], extras[name], seed, gradient_stats_every,
+                diverge_factor)
             if len(history):  # a run that failed before logging adds nothing (and would make `value` object-typed)
                 histories.append(history.assign(schedule=name, seed=seed))
             runs.append({"schedule": name, "seed": seed, **run})
@@ -154,9 +174,11 @@ def compare_schedules(model: str, dataset, schedules: Mapping[str, Mapping], *, 
         pd.DataFrame(columns=COMPARISON_COLUMNS)
     runs_frame = pd.DataFrame(runs)
     target = target_accuracy if target_accuracy is not None else _derived_target(history, labels)
-    runs_frame, plateaus = _run_metrics(history, runs_frame, target, plateau_patience)
+    truth = {split: np.asarray(dataset[split]["label"]) for split in ("validation", "test") if split in dataset}
+    runs_frame, plateaus = _run_metrics(history, runs_frame, target, plateau_patience, predictions, truth)
     return ScheduleComparison(history=history, runs=runs_frame, summary=summarize_runs(runs_frame),
-                              plateaus=plateaus, planned=planned, target_accuracy=target, configs=configs)
+                              plateaus=plateaus, planned=planned, target_accuracy=target, configs=configs,
+                              predictions=predictions, labels=truth)
 
 
 def planned_rates(schedules: Mapping[str, Mapping], *, base=None) -> pd.DataFrame:
@@ -214,7 +236,7 @@ def _comparison_configs(schedules, base, func: str):
     if not schedules:
         raise ParameterError(f"The 'schedules' parameter of {func} must name at least one spec. Got {{}} instead.")
     allowed = sorted({f.name for f in fields(TrainConfig)} - set(_SET_BY_COMPARISON) | set(SPEC_EXTRAS))
-    configs, decays, planned = {}, {}, {}
+    configs, extras, planned = {}, {}, {}
     for name, spec in schedules.items():
         where = f"schedules[{name!r}]"
         check_type(where, spec, func, Mapping, fix="Give a dict of TrainConfig fields.")
@@ -223,30 +245,49 @@ def _comparison_configs(schedules, base, func: str):
             raise ParameterError(f"The keys of {where} in {func} must be among {', '.join(allowed)}. "
                                  f"Got {', '.join(map(repr, unknown))} instead.")
         overrides = {k: v for k, v in spec.items() if k not in SPEC_EXTRAS}
-        if "lr_scheduler_type" not in overrides and name in SchedulerType._value2member_map_:
+        if "lr_scheduler_type" not in overrides and (name in SchedulerType._value2member_map_ or name in TORCH_SCHEDULES):
             overrides["lr_scheduler_type"] = name
+        kind = overrides.get("lr_scheduler_type", base.lr_scheduler_type)
+        if kind in TORCH_SCHEDULES:
+            overrides["lr_scheduler_type"] = "constant"  # a placeholder: torch_scheduler replaces Trainer's
+        if kind in METRIC_SCHEDULES:
+            overrides.setdefault("metric_for_best_model", "loss")  # the plateau is one of validation loss
         try:
             config = replace(base, **overrides, progress=False)
-            decays[name] = None if spec.get("llrd_decay") is None else check_float(
-                "llrd_decay", spec["llrd_decay"], func, low=0.0, high=1.0, low_open=True,
-                fix="1 gives every layer the same rate; 0.8-0.95 is usual.")
-            planned[name] = {"schedule": config.lr_scheduler_type, "peak_lr": config.learning_rate,
-                             "warmup_ratio": config.warmup_ratio, **dict(config.lr_scheduler_kwargs or {})}
+            extras[name] = {
+                "llrd_decay": None if spec.get("llrd_decay") is None else check_float(
+                    "llrd_decay", spec["llrd_decay"], func, low=0.0, high=1.0, low_open=True,
+                    fix="1 gives every layer the same rate; 0.8-0.95 is usual."),
+                "unfreeze_every": None if spec.get("unfreeze_every") is None else check_int(
+                    "unfreeze_every", spec["unfreeze_every"], func, low=1, fix="Use None to train every layer."),
+                "lr_scheduler": None}
+            options = dict(config.lr_scheduler_kwargs or {})
+            # A plateau schedule's rates depend on the losses: planned as its peak, held until a plateau.
+            planned[name] = {"schedule": "constant" if kind in METRIC_SCHEDULES else kind,
+                             "peak_lr": config.learning_rate, "warmup_ratio": config.warmup_ratio,
+                             **({} if kind in METRIC_SCHEDULES else options)}
             schedule_frame(num_training_steps=config.max_steps, **planned[name])  # the scheduler accepts them
+            if kind in TORCH_SCHEDULES:
+                extras[name]["lr_scheduler"] = torch_scheduler(kind, peak_lr=config.learning_rate,
+                                                               warmup_ratio=config.warmup_ratio, **options)
         except ParameterError as exc:
             raise ParameterError(f"In {where} of {func}: {first_line(exc)}") from None
         configs[name] = config
-    return configs, decays, schedule_frames(planned, num_training_steps=base.max_steps)
+    return configs, extras, schedule_frames(planned, num_training_steps=base.max_steps)
 
 
-def _comparison_run(model_spec, tokenizer, dataset, label_names, config, decay, seed, stats_every, diverge_factor):
+def _comparison_run(model_spec, tokenizer, dataset, label_names, config, extra, seed, stats_every, diverge_factor):
     from workbench.models import load_model
     from workbench.training import HISTORY_COLUMNS, fine_tune
 
     guard = DivergenceCallback(diverge_factor=diverge_factor)
     stats = GradientStatsCallback(every=stats_every) if stats_every else None
     run = {"status": "ok", "diverged": False, "reason": None, "diverged_step": None, "steps": 0,
-           "train_seconds": math.nan}
+           "train_seconds": math.nan, "peak_lr": config.learning_rate}
+    predictions: dict[str, np.ndarray] = {}
+    decay = extra["llrd_decay"]
+    callbacks = [guard, *([stats] if stats else []),
+                 *([GradualUnfreezing(unfreeze_every=extra["unfreeze_every"])] if extra["unfreeze_every"] else [])]
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     try:
         network, tok = load_model(model_spec, num_labels=len(label_names), label_names=label_names,
@@ -256,8 +297,11 @@ def _comparison_run(model_spec, tokenizer, dataset, label_names, config, decay, 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the guard's notice: the runs table reports it
             result = fine_tune(network, tok, dataset, replace(config, seed=seed),
-                               callbacks=[guard, *([stats] if stats else [])], parameter_groups=groups)
+                               callbacks=callbacks, parameter_groups=groups, lr_scheduler=extra["lr_scheduler"])
         history = result.history
+        # The restored checkpoint (chosen by config.metric_for_best_model on validation) predicts both splits.
+        predictions = {split: result.predict_labels(dataset[split]["text"])
+                       for split in ("validation", "test") if split in dataset}
         run.update(steps=result.global_step, train_seconds=result.train_seconds)
     except Exception as exc:  # noqa: BLE001 - a failing run is a result of the comparison, not its end
         run.update(status="failed", reason=first_line(exc))
@@ -270,7 +314,7 @@ def _comparison_run(model_spec, tokenizer, dataset, label_names, config, decay, 
         # GradientStatsCallback numbers update t from 0; Trainer's history counts updates done (t + 1).
         layer_rows = layer_rows.assign(step=layer_rows["step"] + 1, metric="layer_" + layer_rows["metric"])
         rows = pd.concat([rows, layer_rows], ignore_index=True)
-    return rows.assign(layer=rows["layer"].astype("Int64")), run
+    return rows.assign(layer=rows["layer"].astype("Int64")), run, predictions
 
 
 def _derived_target(history: pd.DataFrame, labels: np.ndarray) -> float:
@@ -280,7 +324,19 @@ def _derived_target(history: pd.DataFrame, labels: np.ndarray) -> float:
     return majority + 0.5 * max(0.0, best - majority)
 
 
-def _run_metrics(history: pd.DataFrame, runs: pd.DataFrame, target: float, patience: int):
+def _split_metrics(predictions: dict, labels: dict) -> dict:
+    from workbench.evaluation import classification_metrics
+
+    out = {}
+    for split, short in (("validation", "val"), ("test", "test")):
+        pred = predictions.get(split)
+        metrics = classification_metrics(labels[split], pred) if pred is not None and split in labels else {}
+        out.update({f"{short}_{m}": float(metrics.get(m, math.nan)) for m in ("accuracy", "macro_f1")})
+    return out
+
+
+def _run_metrics(history: pd.DataFrame, runs: pd.DataFrame, target: float, patience: int,
+                 predictions: dict | None = None, labels: dict | None = None):
     plateaus, metrics = [], []
     for run in runs.itertuples():
         rows = history[(history["schedule"] == run.schedule) & (history["seed"] == run.seed)]
@@ -295,7 +351,8 @@ def _run_metrics(history: pd.DataFrame, runs: pd.DataFrame, target: float, patie
                         "final_val_loss": loss["value"].iloc[-1] if len(loss) else math.nan,
                         "final_train_loss": train_loss["value"].iloc[-1] if len(train_loss) else math.nan,
                         "steps_to_target": float(reached.iloc[0]) if len(reached) else math.nan,
-                        "n_plateaus": len(found)})
+                        "n_plateaus": len(found),
+                        **_split_metrics((predictions or {}).get((run.schedule, run.seed), {}), labels or {})})
     runs = pd.concat([runs.reset_index(drop=True), pd.DataFrame(metrics)], axis=1)
     return runs.reindex(columns=RUN_COLUMNS), pd.DataFrame(plateaus, columns=PLATEAU_COLUMNS)
 

@@ -188,3 +188,28 @@ def _build_scheduler(name: str, optimizer, n: int, warmup: int, peak_lr: float, 
             f"instead. See transformers.get_scheduler or torch.optim.lr_scheduler for its arguments.") from None
 
 
+
+
+def torch_scheduler(schedule: str, *, peak_lr: float, warmup_ratio: float = 0.0, **scheduler_kwargs):
+    """A ``(optimizer, num_training_steps) -> scheduler`` factory for ``fine_tune(..., lr_scheduler=...)``.
+
+    Builds the same torch scheduler :func:`schedule_frame` plots (``"one_cycle"``, ``"cyclic"``, ``"step"``,
+    ``"exponential"``) on the real optimiser, each parameter group scaled by its own rate over ``peak_lr``
+    (so LLRD groups keep their ratios), so that what is plotted is what trains.
+
+    >>> import torch
+    >>> optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    >>> scheduler = torch_scheduler("step", peak_lr=0.1, step_size=2, gamma=0.5)(optimizer, 4)
+    >>> [round(scheduler.get_last_lr()[0], 3) for _ in range(3) if not optimizer.step() and not scheduler.step()]
+    [0.1, 0.05, 0.05]
+    """
+    check_choice("schedule", schedule, "torch_scheduler", TORCH_SCHEDULES)
+    check_float("peak_lr", peak_lr, "torch_scheduler", low=0.0, low_open=True)
+
+    def build(optimizer, num_training_steps: int):
+        warmup = _warmup_steps(schedule, warmup_ratio, None, num_training_steps)
+        multipliers = [group["lr"] / peak_lr for group in optimizer.param_groups]
+        return _build_scheduler(schedule, optimizer, num_training_steps, warmup, peak_lr, multipliers,
+                                dict(scheduler_kwargs))
+
+    return build
