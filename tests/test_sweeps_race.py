@@ -198,3 +198,36 @@ def test_constraints_cap_a_known_measure_and_are_stored_with_each_trial(data):
         run_sweep(objective, n_trials=1, sampler="tpe", constraints={"accuracy": 0.5}, progress=False)
     study = run_sweep(objective, n_trials=3, sampler="tpe", constraints={"n_params": 1.0}, progress=False).study
     assert all(t.constraints == {"n_params": t.user_attrs["n_params"] - 1.0} for t in study.trials)
+
+
+def test_latency_inputs_go_to_the_models_device():
+    """A model on another device (here torch's 'meta' device, standing in for CUDA) gets its inputs there."""
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import BatchEncoding
+
+    from workbench.sweeps import TransformerObjective
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.empty(2, device="meta"))
+            self.devices = []
+
+        def forward(self, input_ids):
+            self.devices.append(input_ids.device.type)
+            return input_ids
+
+    model = Model()
+    stub = SimpleNamespace(dataset={"validation": {"text": ["tasty"]}}, max_length=8, latency_repeats=2, threads=1,
+                           tokenizer=lambda texts, **_: BatchEncoding({"input_ids": torch.ones(1, 8, dtype=torch.long)}))
+    TransformerObjective._latency(stub, model)
+    assert model.devices and set(model.devices) == {"meta"}
+
+
+def test_heartbeats_are_on_by_default_on_a_database_storage(data, tmp_path):
+    study = run_sweep(lambda t: t.suggest_int("x", 0, 3), n_trials=1, storage=f"sqlite:///{tmp_path / 's.db'}",
+                      sampler="random", progress=False).study
+    storage = study._storage._backend  # Optuna wraps an RDB storage in its cache
+    assert storage.heartbeat_interval == 30 and storage.grace_period == 60
