@@ -11,7 +11,7 @@ from workbench.profiles import PROFILE_NAMES, PROFILES, profile_settings
 @pytest.mark.parametrize("value", [0, 0.0, "", False])
 def test_falsy_overrides_are_real_choices(value):
     assert profile_settings("data", "default", max_examples=value)["max_examples"] == value
-    assert profile_settings("schedules", "smoke", peak_lr=value)["peak_lr"] == value
+    assert profile_settings("schedules", "smoke", max_steps=value)["max_steps"] == value
 
 
 def test_none_takes_the_profiles_value():

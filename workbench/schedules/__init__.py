@@ -46,6 +46,12 @@ from workbench.schedules.compare import (
     planned_rates,
 )
 from workbench.schedules.diagnostics import detect_divergence, detect_plateaus
+from workbench.schedules.finders import (
+    finder_report,
+    lr_finders,
+    noise_scale_run,
+    short_horizon_sweep,
+)
 from workbench.schedules.findings import (
     schedule_findings,
     schedules_results,
@@ -69,6 +75,12 @@ from workbench.schedules.groups import (
     llrd_parameter_groups,
     parameter_layers,
 )
+from workbench.schedules.noise_scale import (
+    NoiseScaleCallback,
+    measure_noise_scale,
+    model_noise_scale,
+    simple_noise_scale,
+)
 from workbench.schedules.plots import (
     plot_comparison_curves,
     plot_gradient_heatmap,
@@ -80,6 +92,8 @@ from workbench.schedules.range_test import (
     RANGE_TEST_COLUMNS,
     RangeTestResult,
     lr_range_test,
+    range_test_curve,
+    valley_rate,
 )
 from workbench.schedules.selection import (
     choose_schedule,
@@ -116,6 +130,7 @@ __all__ = [
     "DivergenceCallback",
     "GradientStatsCallback",
     "GradualUnfreezing",
+    "NoiseScaleCallback",
     "RangeTestResult",
     "ScheduleComparison",
     "ScheduleStudy",
@@ -126,16 +141,22 @@ __all__ = [
     "curve_difference",
     "detect_divergence",
     "detect_plateaus",
+    "finder_report",
     "gradual_unfreezing_schedule",
     "layer_name",
     "llrd_parameter_groups",
+    "lr_finders",
     "lr_range_test",
+    "measure_noise_scale",
+    "model_noise_scale",
+    "noise_scale_run",
     "parameter_layers",
     "planned_rates",
     "plot_comparison_curves",
     "plot_gradient_heatmap",
     "plot_range_test",
     "plot_schedules",
+    "range_test_curve",
     "recommend_schedule",
     "run_schedule_study",
     "schedule_findings",
@@ -146,9 +167,12 @@ __all__ = [
     "schedules_results",
     "schedules_summary",
     "select_specs",
+    "short_horizon_sweep",
+    "simple_noise_scale",
     "study_config",
     "summarize_runs",
     "sweep_peak_lrs",
     "torch_scheduler",
+    "valley_rate",
     "warmup_ablation",
 ]

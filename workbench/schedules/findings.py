@@ -16,7 +16,8 @@ def _pct(value: float) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
-def schedule_findings(study, *, warmup: dict, accumulation: dict) -> str:
+def schedule_findings(study, *, warmup: dict, accumulation: dict, finders: dict | None = None,
+                      noise: dict | None = None) -> str:
     """The verdict (:func:`workbench.verdicts.findings_markdown`) and one line per side experiment.
 
     Every schedule and model name is escaped (``html.escape``) before it enters the Markdown.
@@ -46,13 +47,23 @@ def schedule_findings(study, *, warmup: dict, accumulation: dict) -> str:
                          f"{_pct(arm['with_warmup'])} with, {_pct(arm['without_warmup'])} without "
                          f"({arm['gain']:+.3f}; one run per seed, not Holm-corrected)"
                          + (f"; diverged: {', '.join(map(_name, arm['diverged']))}" if arm["diverged"] else "") + ".")
+    if finders:
+        report = finders["report"]
+        far = ", ".join(f"{_name(rule)} {entry['suggested_lr']:.2g} ({entry['factor_from_best']:.1f} orders of magnitude off)"
+                        for rule, entry in report.items() if isinstance(entry, dict) and entry["suggested_lr"])
+        lines.append(f"- Learning-rate finders against the best swept rate {report['best_lr']:g}: {far}; "
+                     f"nearest: {_name(report['nearest'])}.")
+    if noise and noise.get("critical_batch_size"):
+        lines.append(f"- Gradient noise scale B_simple ≈ {noise['b_simple']:.0f} during training (McCandlish et "
+                     f"al. 2018): batches up to about {noise['critical_batch_size']} examples should still cut the "
+                     f"updates needed almost proportionally; this run used {noise['train_batch_size']}.")
     lines.append(f"- Accumulation 4×8 {'tracks' if accumulation['tracks'] else 'does NOT track'} 1×32: largest "
                  f"relative loss difference {accumulation['max_rel_diff']:.1e} (tolerance "
                  f"{accumulation['tolerance']:g}).")
     return "\n".join(lines)
 
 
-def schedules_summary(study, *, warmup: dict, accumulation: dict, range_test, settings: dict) -> dict:
+def schedules_summary(study, *, warmup: dict, accumulation: dict, finders: dict, noise: dict, settings: dict) -> dict:
     """The notebook's ``summary.json`` body (``record`` adds params, environment, dataset)."""
     scores = study.verdicts["scores"].set_index("schedule")
     verdict = study.verdicts["verdict"]
@@ -65,7 +76,8 @@ def schedules_summary(study, *, warmup: dict, accumulation: dict, range_test, se
                              f"val_{study.metric}": row["val_metric"], "usable": bool(row["usable"]),
                              "train_seconds": row["train_seconds"]}
                       for name, row in scores.iterrows()},
-        "lr_range_test": {"suggestions": range_test.suggestions, "stopped_early": range_test.stopped_early},
+        "lr_finders": _finders_summary(finders),
+        "noise_scale": {k: v for k, v in noise.items() if k != "frame"},
         "warmup_ablation": {k: v for k, v in warmup.items() if k != "frame"},
         "accumulation": {k: accumulation[k] for k in ("max_rel_diff", "tracks", "tolerance")},
         "target_accuracy": study.comparison.target_accuracy,
@@ -73,11 +85,22 @@ def schedules_summary(study, *, warmup: dict, accumulation: dict, range_test, se
     }
 
 
-def schedules_results(study, *, warmup: dict, accumulation: dict, range_test, planned: pd.DataFrame) -> pd.DataFrame:
+def _finders_summary(finders: dict) -> dict:
+    """fastai's valley stands for the range test (its default rule); every rule is kept under ``rules``."""
+    report = finders["report"]
+    rules = {k.removeprefix("range_test_"): v for k, v in report.items() if k.startswith("range_test_")}
+    return {"range_test": {**rules["valley"], "rule": "valley", "rules": rules,
+                           "stopped_early": finders["range_test"].stopped_early},
+            "short_horizon": report["short_horizon"], "best_lr": report["best_lr"], "nearest": report["nearest"]}
+
+
+def schedules_results(study, *, warmup: dict, accumulation: dict, finders: dict, noise: dict,
+                      planned: pd.DataFrame) -> pd.DataFrame:
     """Every tidy table behind the report, stacked with a ``table`` column, for ``results.csv``."""
     scores = study.verdicts["scores"].assign(ci95=lambda f: f["ci95"].map(str))
     tables = {"scores": scores, "runs": study.comparison.runs, "sweep": study.sweep.runs,
               "history": study.comparison.history, "plateaus": study.comparison.plateaus,
-              "warmup_ablation": warmup["frame"], "planned_lr": planned, "range_test": range_test.frame,
+              "warmup_ablation": warmup["frame"], "planned_lr": planned, "range_test": finders["range_test"].frame,
+              "short_horizon": finders["short_horizon"]["frame"], "noise_scale": noise["frame"],
               "accumulation": accumulation["gap"]}
     return pd.concat(tables, names=["table"]).reset_index(level=0)

@@ -48,7 +48,7 @@ def plot_range_test(result):
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.plot(frame["lr"], frame["loss"], alpha=0.3, label="loss")
     ax.plot(frame["lr"], frame["smoothed_loss"], label="smoothed loss")
-    for (name, lr), color in zip(result.suggestions.items(), ("C2", "C3")):
+    for (name, lr), color in zip(result.suggestions.items(), ("C2", "C3", "C4")):
         if lr is not None:
             ax.axvline(lr, color=color, linestyle="--", label=f"{name}: {lr:.2g}")
     ax.set(xscale="log", xlabel="learning rate", ylabel="loss", title="LR range test")
