@@ -186,6 +186,80 @@ def test_findings_escape_names_and_carry_the_verdict():
     wide = pd.DataFrame({"fertility": [1.25], "vocab_size": [100]}, index=["<script>x</script>"])
     decision = downstream_verdict(_decision_result([0.6, 0.8], [0.6, 0.9]), n_resamples=200)
     markdown = tokenization_findings({"intrinsic_choice": "<script>x</script>", "intrinsic_lossless": False},
-                                     decision, {"n": 2}, wide)
+                                     decision, {"fertility": {"spearman": -0.5, "ci95": [-1.0, 0.6], "n": 4}}, wide)
     assert "&lt;script&gt;" in markdown and "<script>" not in markdown
     assert "**pays off**" in markdown and "`bpe_4000`" in markdown and "none here is lossless" in markdown
+    assert "fertility ρ = -0.50 (-1.00 to 0.60)" in markdown and "over 4 configurations" in markdown
+
+
+def test_sweep_rows_carry_seeds_learning_rate_and_truncation(small_data):
+    from workbench.tokenization import downstream_sweep, kept_char_share
+
+    result = downstream_sweep(small_data, algorithms=["bpe"], vocab_sizes=[150, 300], model=TINY,
+                              config=_quick_config(), seeds=[0, 1, 2], learning_rates=[1e-3, 3e-2],
+                              n_resamples=100, progress=False)
+    frame = result.frame.set_index("configuration")
+    assert (frame["n_seeds"] == 3).all() and (frame["status"] == "ok").all()
+    # The grid ran with the first seed only, one row per rate; the chosen rate is the best on validation.
+    tuning = result.tuning
+    assert len(tuning) == 4 and (tuning["seed"] == 0).all()
+    for name, group in tuning.groupby("configuration"):
+        chosen = group[group["chosen"]].iloc[0]
+        assert chosen["val_accuracy"] == group["val_accuracy"].max()
+        assert frame.loc[name, "learning_rate"] == chosen["learning_rate"]
+    assert len(result.runs) == 6 and set(result.runs["seed"]) == {0, 1, 2}
+    # kept_char_share is the test texts' share of characters within the budget of that tokenizer.
+    texts = list(small_data["test"]["text"])
+    ladder = __import__("workbench.tokenization.ladder", fromlist=["bpe_ladder"]).bpe_ladder(
+        list(small_data["train"]["text"]), [150, 300])
+    assert frame.loc["bpe_150", "kept_char_share"] == pytest.approx(kept_char_share(ladder[150], texts, max_length=32))
+    assert frame.loc["bpe_150", "kept_char_share"] <= frame.loc["bpe_300", "kept_char_share"]
+    assert frame.loc["bpe_150", "max_length"] == 32
+
+
+def test_subword_dropout_changes_the_run_and_repeats_with_the_same_seed(small_data):
+    from workbench.tokenization import downstream_sweep
+
+    def once(dropout, seed=0):
+        result = downstream_sweep(small_data, algorithms=["bpe"], vocab_sizes=[300], model=TINY,
+                                  config=_quick_config(max_steps=6), seeds=[seed], subword_dropout=dropout,
+                                  n_resamples=100, progress=False)
+        assert result.frame["subword_dropout"].iloc[0] == dropout
+        return result.runs.drop(columns="train_seconds"), result.predictions["test"]["bpe_300"][seed]
+
+    off, on, again = once(0.0), once(0.5), once(0.5)
+    pd.testing.assert_frame_equal(on[0], again[0])
+    np.testing.assert_array_equal(on[1], again[1])
+    # Training on other segmentations changes the model (a tiny one may still predict the same labels).
+    assert off[0]["train_loss"].iloc[0] != on[0]["train_loss"].iloc[0]
+
+
+def test_run_downstream_adds_a_dropout_run_to_the_family(small_data):
+    from workbench.profiles import profile_settings
+    from workbench.tokenization import DROPOUT_QUESTION, downstream_verdict, run_downstream
+
+    settings = profile_settings("tokenization", "smoke", downstream_vocab_sizes=[150, 300],
+                                downstream_model=TINY, downstream_epochs=0.2)
+    result = run_downstream(small_data, settings, algorithms=["bpe"], subword_dropout=0.2, progress=False)
+    assert result.regularised is not None
+    assert result.regularised.frame["configuration"].tolist() == ["bpe_150"]  # the smallest BPE
+    decision = downstream_verdict(result, n_resamples=100)
+    assert set(decision["verdicts"]) == {"bpe_300", "bpe_150+dropout0.2"}
+    dropout = decision["verdicts"]["bpe_150+dropout0.2"]
+    assert dropout["question"] == DROPOUT_QUESTION and dropout["baseline"] == "bpe_150"
+    assert dropout["selected_on"] is None and dropout["n_comparisons"] == 2 == decision["verdict"]["n_comparisons"]
+
+
+def test_calibration_known_answers():
+    from workbench.tokenization import calibrate_intrinsic
+
+    frame = pd.DataFrame({"fertility": [1.6, 1.4, 1.2, 1.1, 1.0], "renyi_efficiency": [0.3, 0.5, 0.4, 0.6, 0.2],
+                          "vocab_size": [1000] * 5, "accuracy": [0.70, 0.72, 0.74, 0.75, 0.76], "status": "ok"})
+    out = calibrate_intrinsic(frame, metrics=["fertility", "renyi_efficiency", "vocab_size"], n_resamples=300)
+    assert out["fertility"]["spearman"] == -1.0 and out["fertility"]["n"] == 5
+    assert out["fertility"]["ci95"] == pytest.approx([-1.0, -1.0])  # every resample keeps the perfect ranking
+    # ranks (2,4,3,5,1) vs (1..5): sum d^2 = 22, rho = 1 - 6 * 22 / 120
+    assert out["renyi_efficiency"]["spearman"] == pytest.approx(-0.1)
+    low, high = out["renyi_efficiency"]["ci95"]
+    assert -1 <= low < -0.1 < high <= 1
+    assert np.isnan(out["vocab_size"]["spearman"])  # constant: nothing to rank

@@ -91,3 +91,53 @@ def test_kept_char_share_known_answers():
     assert kept_char_share(char, texts, max_length=12) < kept_char_share("cl100k_base", texts, max_length=12)
     with pytest.raises(ParameterError, match="'max_length' parameter of kept_char_share must be an int"):
         kept_char_share("cl100k_base", texts, max_length=2)
+
+
+# --------------------------------------------------------------------------- vocabulary ladder
+
+@pytest.fixture(scope="module")
+def reviews() -> list[str]:
+    from workbench.data import load_dataset
+
+    return list(load_dataset(max_examples=400)["train"]["text"])
+
+
+@pytest.mark.parametrize("algorithm", ["bpe", "byte_bpe"])
+def test_every_ladder_rung_is_lossless_and_matches_direct_training(reviews, algorithm):
+    from workbench.tokenization import bpe_ladder, ladder_check, wrap_tokenizer
+
+    sizes = [300, 600, 1200]
+    ladder = bpe_ladder(reviews, sizes, algorithm=algorithm)
+    for size, rung in ladder.items():
+        assert len(rung) == size
+        values = compare_tokenizers({"rung": rung}, reviews, round_trip_texts=None).set_index("metric")["value"]
+        assert values["round_trip_exact"] == 1.0 and values["unk_rate"] == 0.0
+        assert wrap_tokenizer(rung).decode_batch(wrap_tokenizer(rung).encode_batch(reviews[:5]).id_lists) == reviews[:5]
+    # Fewer merges, more tokens: each rung cuts the same texts into at least as many tokens as the next.
+    lengths = [compare_tokenizers({"r": ladder[s]}, reviews).set_index("metric").loc["length_mean", "value"]
+               for s in sizes]
+    assert lengths[0] >= lengths[1] >= lengths[2]
+    check = ladder_check(reviews, sizes, algorithm=algorithm, ladder=ladder)
+    assert check["vocab_size"].tolist() == sizes
+    assert (check["overlap"] >= 0.99).all()  # greedy BPE: the first k merges are what k merges learn
+
+
+def test_truncate_bpe_refuses_other_models(reviews):
+    from workbench.tokenization import train_tokenizer, truncate_bpe
+
+    with pytest.raises(ParameterError, match="'tokenizer' parameter of truncate_bpe must be a BPE tokenizer"):
+        truncate_bpe(train_tokenizer(reviews, algorithm="unigram", vocab_size=300), 200)
+
+
+def test_bpe_dropout_zero_equals_the_tokenizer_and_is_seeded(reviews):
+    from workbench.tokenization import bpe_dropout_encode, train_tokenizer
+
+    for algorithm in ("bpe", "byte_bpe"):
+        tok = train_tokenizer(reviews, algorithm=algorithm, vocab_size=800)
+        plain = [tok(t, add_special_tokens=False)["input_ids"] for t in reviews]
+        assert bpe_dropout_encode(tok, reviews, dropout=0.0) == plain
+        sampled = bpe_dropout_encode(tok, reviews, dropout=0.3, seed=1)
+        assert sampled == bpe_dropout_encode(tok, reviews, dropout=0.3, seed=1)
+        assert sampled != bpe_dropout_encode(tok, reviews, dropout=0.3, seed=2)
+        assert sum(map(len, sampled)) > sum(map(len, plain))  # skipped merges leave more pieces
+        assert tok.decode(sampled[0]).replace(" ", "") == tok.decode(plain[0]).replace(" ", "")

@@ -28,16 +28,21 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # vocab_size: the six trained tokenizers; downstream_*: the tiny-transformer sweep over
         # algorithms x vocabulary sizes x seeds, same budget for every row; downstream_train_examples 0 = all.
         # downstream_threads: torch threads per run (tiny models run as fast on one; None: torch decides).
+        # downstream_learning_rates: the grid tuned per configuration on validation (one value: no tuning);
+        # subword_dropout: BPE-dropout of one extra run of the smallest BPE configuration (0: none).
         "smoke": {"max_examples": 200, "vocab_size": 500, "max_length": 64, "downstream_vocab_sizes": [200],
                   "downstream_seeds": 1, "downstream_epochs": 1.0, "n_resamples": 200, "downstream_max_length": 32,
-                  "downstream_train_examples": 0, "downstream_threads": 1,
+                  "downstream_train_examples": 0, "downstream_threads": 1, "downstream_learning_rates": [0.001],
+                  "subword_dropout": 0.1,
                   "downstream_model": "tiny:num_layers=1,hidden_size=32,num_heads=2"},
         "default": {"max_examples": 0, "vocab_size": 8000, "max_length": 128,
-                    "downstream_vocab_sizes": [1000, 4000, 16000], "downstream_seeds": 1, "downstream_epochs": 3.0,
-                    "n_resamples": 1000, "downstream_max_length": 64, "downstream_train_examples": 2000,
-                    "downstream_threads": 1, "downstream_model": "tiny:num_layers=2,hidden_size=64,num_heads=2"},
+                    "downstream_vocab_sizes": [1000, 4000, 16000], "downstream_seeds": 3, "downstream_epochs": 2.0,
+                    "n_resamples": 1000, "downstream_max_length": 64, "downstream_train_examples": 1500,
+                    "downstream_threads": 1, "downstream_learning_rates": [0.001, 0.003], "subword_dropout": 0.1,
+                    "downstream_model": "tiny:num_layers=2,hidden_size=64,num_heads=2"},
         "full": {"max_examples": 0, "vocab_size": 16000, "max_length": 256,
-                 "downstream_vocab_sizes": [1000, 4000, 16000, 32000], "downstream_seeds": 3,
+                 "downstream_vocab_sizes": [1000, 4000, 16000, 32000], "downstream_seeds": 5,
+                 "downstream_learning_rates": [0.0005, 0.001, 0.002], "subword_dropout": 0.1,
                  "downstream_epochs": 4.0, "n_resamples": 2000, "downstream_max_length": 256,
                  "downstream_train_examples": 0, "downstream_threads": None,
                  "downstream_model": "tiny:num_layers=4,hidden_size=256,num_heads=4"},

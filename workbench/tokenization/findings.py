@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,15 +53,17 @@ def recommend_tokenizer(intrinsic: pd.DataFrame, decision: Mapping[str, Any] | N
 
 
 def tokenization_findings(recommendation: Mapping[str, Any], decision: Mapping[str, Any],
-                          correlation: Mapping[str, Any], wide: pd.DataFrame) -> str:
+                          calibration: Mapping[str, Mapping[str, Any]], wide: pd.DataFrame, *,
+                          segmenter: str = "unicode") -> str:
     """The "What this means" Markdown of the tokenization report: compute -> findings -> render.
 
-    Every name (tokenizers may come from user parameters) is escaped with ``html.escape``; the
-    downstream part is :func:`workbench.verdicts.findings_markdown` of the verdict.
+    Every name (tokenizers may come from user parameters) is escaped with ``html.escape``; each verdict
+    of the family is :func:`workbench.verdicts.findings_markdown`; ``calibration`` is
+    :func:`~workbench.tokenization.calibration.calibrate_intrinsic`'s output.
 
     >>> wide = pd.DataFrame({"fertility": [1.25], "vocab_size": [100]}, index=["<b>"])
     >>> md = tokenization_findings({"intrinsic_choice": "<b>", "intrinsic_lossless": True},
-    ...                            {"verdict": None, "note": "1 finished configuration(s)"}, {"n": 1}, wide)
+    ...                            {"verdict": None, "note": "1 finished configuration(s)"}, {}, wide)
     >>> "&lt;b&gt;" in md and "<b>" not in md
     True
     """
@@ -74,48 +77,76 @@ def tokenization_findings(recommendation: Mapping[str, Any], decision: Mapping[s
         else "measured (none here is lossless)"
     lines = [f"- **Intrinsically**, `{html.escape(str(name))}` cuts the test text into the fewest tokens per word "
              f"({row['fertility']:.2f}, with {int(row['vocab_size']):,} vocabulary entries) among tokenizers {pool}; "
-             "compression alone does not say which vocabulary trains the better model (Zouhar et al. 2023)."]
+             f"words are those of the `{html.escape(segmenter)}` segmenter. Compression alone does not say which "
+             "vocabulary trains the better model (Zouhar et al. 2023), hence the downstream probe."]
     verdict = decision.get("verdict")
     if verdict is None:
         lines.append(f"- **Downstream**: no verdict ({html.escape(str(decision.get('note', '')))}).")
     else:
-        lines += ["", findings_markdown(verdict), "",
-                  f"- **Recommended**: `{html.escape(str(decision['recommended']))}` (the choice only when it pays "
-                  "off on test, otherwise the cheaper baseline)."]
-    if correlation.get("n", 0) >= 3 and np.isfinite(correlation.get("spearman_rho", np.nan)):
-        lines.append(f"- Rényi efficiency vs test accuracy over {correlation['n']} configurations: Spearman ρ = "
-                     f"{correlation['spearman_rho']:.2f}, Pearson r = {correlation['pearson_r']:.2f}; with this few "
-                     "configurations and a small model, treat it as a hint.")
+        for item in decision.get("verdicts", {verdict["choice"]: verdict}).values():
+            lines += ["", findings_markdown(item)]
+        lines += ["", f"- **Recommended**: `{html.escape(str(decision['recommended']))}` (the choice only when it "
+                      "pays off on test, otherwise the cheaper baseline)."]
+    scored = {m: c for m, c in calibration.items() if np.isfinite(c["spearman"])}
+    if scored:
+        n = next(iter(scored.values()))["n"]
+        parts = [f"{html.escape(m)} ρ = {c['spearman']:.2f} ({c['ci95'][0]:.2f} to {c['ci95'][1]:.2f})"
+                 for m, c in scored.items()]
+        lines.append(f"- **Do intrinsic scores predict accuracy here?** Spearman rank correlation with test accuracy "
+                     f"over {n} configurations, 95% bootstrap interval: {'; '.join(parts)}. An interval that "
+                     "spans 0 means this data cannot tell; the literature disagrees too (Zouhar et al. 2023; "
+                     "Schmidt et al. 2024; Cognetta et al. 2024).")
     return "\n".join(lines)
 
 
 SUMMARY_METRICS: dict[str, str] = {
     "vocab_size": "vocab_size", "fertility": "fertility", "continued_word_ratio": "continued_word_ratio",
     "chars_per_token": "chars_per_token", "unk_rate": "unk_rate", "vocab_utilization": "vocab_utilization",
-    "renyi_efficiency": "renyi_efficiency", "truncation_rate": "truncation_rate",
-    "roundtrip_exact": "round_trip_exact", "tokens_per_second": "tokens_per_second"}
+    "renyi_efficiency": "renyi_efficiency", "renyi_efficiency_observed": "renyi_efficiency_observed",
+    "truncation_rate": "truncation_rate", "roundtrip_exact": "round_trip_exact",
+    "tokens_per_second": "tokens_per_second"}
 """``summary.json["tokenizers"][name]`` keys and the :data:`METRICS` they come from."""
 
 
+def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    return [] if frame is None else json.loads(frame.to_json(orient="records"))
+
+
 def tokenization_summary(wide: pd.DataFrame, downstream: DownstreamResult, decision: Mapping[str, Any],
-                         correlation: Mapping[str, Any], recommendation: Mapping[str, Any],
-                         settings: Mapping[str, Any]) -> dict[str, Any]:
+                         recommendation: Mapping[str, Any], settings: Mapping[str, Any], *,
+                         calibration: Mapping[str, Any] | None = None, correlation: Mapping[str, Any] | None = None,
+                         segmenter: str = "unicode", by_class: pd.DataFrame | None = None,
+                         split_words: pd.DataFrame | None = None, ladder: pd.DataFrame | None = None
+                         ) -> dict[str, Any]:
     """The notebook's ``summary.json`` body (``record`` adds params, environment and dataset).
+
+    ``split_words`` (:func:`~workbench.tokenization.breakdowns.split_words_table`) is recorded as
+    ``{tokenizer: [{"word", "count", "pieces"}, ...]}``; ``by_class`` as each tokenizer's spread.
 
     >>> wide = pd.DataFrame({m: [1.0] for m in METRICS}, index=["bpe"])
     >>> empty = DownstreamResult(pd.DataFrame(columns=list(DOWNSTREAM_COLUMNS)), pd.DataFrame())
-    >>> sorted(tokenization_summary(wide, empty, {"verdict": None}, {}, {}, {})["tokenizers"]["bpe"])[:3]
+    >>> sorted(tokenization_summary(wide, empty, {"verdict": None}, {}, {})["tokenizers"]["bpe"])[:3]
     ['chars_per_token', 'continued_word_ratio', 'fertility']
     """
-    summary = {
+    from workbench.tokenization.breakdowns import class_spread
+
+    split = {} if split_words is None else {
+        str(name): _records(group[["word", "count", "pieces"]]) for name, group in split_words.groupby("tokenizer",
+                                                                                                       sort=False)}
+    return {
         "headline": ["recommendation.intrinsic_choice", "recommendation.recommended"],
         "tokenizers": {name: {key: float(wide.loc[name, column]) for key, column in SUMMARY_METRICS.items()
                               if column in wide.columns} for name in wide.index},
-        "downstream": downstream.rows(), "correlation": dict(correlation), "recommendation": dict(recommendation),
-        "verdict": decision.get("verdict"), "selection": {"validation": decision.get("validation", {}),
-                                                          "baseline": decision.get("baseline")},
+        "word_segmenter": segmenter, "split_words": split,
+        "fertility_by_class": {} if by_class is None else {"spread": class_spread(by_class),
+                                                           "rows": _records(by_class)},
+        "downstream": downstream.rows(), "learning_rate_tuning": _records(downstream.tuning),
+        "subword_dropout": None if downstream.regularised is None else downstream.regularised.rows(),
+        "ladder": _records(ladder), "calibration": dict(calibration or {}), "correlation": dict(correlation or {}),
+        "recommendation": dict(recommendation), "verdict": decision.get("verdict"),
+        "verdicts": decision.get("verdicts", {}),
+        "selection": {"validation": decision.get("validation", {}), "baseline": decision.get("baseline")},
         "settings": dict(settings)}
-    return summary
 
 
 def tokenization_results(intrinsic: pd.DataFrame, downstream: DownstreamResult) -> pd.DataFrame:
@@ -125,12 +156,15 @@ def tokenization_results(intrinsic: pd.DataFrame, downstream: DownstreamResult) 
     >>> tokenization_results(compare_tokenizers({"c": "cl100k_base"}, ["hi"]), empty)["table"].unique().tolist()
     ['intrinsic']
     """
-    frame = downstream.frame
     value_vars = [c for c in DOWNSTREAM_COLUMNS if c not in ("configuration", "algorithm", "target_vocab_size",
                                                                "status", "reason")]
-    tables = {"intrinsic": intrinsic,
-              "downstream": frame.melt(id_vars=["algorithm", "target_vocab_size", "status"], var_name="metric",
-                                       value_vars=value_vars),
-              "downstream_runs": downstream.runs.drop(columns="configuration").melt(
-                  id_vars=["algorithm", "target_vocab_size", "seed"], var_name="metric")}
+    frames = {"downstream": downstream}
+    if downstream.regularised is not None:
+        frames["downstream_dropout"] = downstream.regularised
+    tables = {"intrinsic": intrinsic}
+    for key, result in frames.items():
+        tables[key] = result.frame.melt(id_vars=["algorithm", "target_vocab_size", "status"], var_name="metric",
+                                        value_vars=value_vars)
+        tables[f"{key}_runs"] = result.runs.drop(columns="configuration").melt(
+            id_vars=["algorithm", "target_vocab_size", "seed"], var_name="metric")
     return pd.concat(tables, names=["table"]).reset_index(level="table").reset_index(drop=True)
