@@ -91,8 +91,8 @@ def test_onnx_logits_match_torch_plain_and_fused(baseline, data, tmp_path):
 
 
 def test_int8_predictions_agree_with_fp32(baseline, data, config, tmp_path):
-    names = ["ort_int8_dynamic_per_tensor", "ort_int8_dynamic_per_channel", "ort_int8_static_minmax",
-             "ort_int8_static_entropy", "torch_int8_dynamic"]
+    names = ["ort_int8_dynamic_per_channel", "ort_int8_static_minmax", "ort_int8_static_entropy",
+             "ort_int8_static_percentile", "torch_int8_dynamic"]
     variants = C.build_variants(baseline["model"], baseline["tokenizer"], names, data=data, workdir=tmp_path,
                                 config=config, progress=False)
     assert list(variants) == ["fp32_eager", *names]
@@ -175,14 +175,108 @@ def test_student_has_the_requested_size(baseline, data):
     assert layered.config.num_hidden_layers == 1
 
 
-def test_qat_leaves_weights_on_the_7bit_grid(baseline, data):
+def _dequantized_weights(path) -> list[np.ndarray]:
+    """Every int8 weight initializer of an ONNX Runtime-quantized graph, dequantized (scale x (q - zero))."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    out = []
+    for name, q in inits.items():
+        if name.endswith("_quantized") and q.dtype == np.int8:
+            stem = name[: -len("_quantized")]
+            scale, zero = inits[stem + "_scale"], inits[stem + "_zero_point"].astype(np.float32)
+            out.append(((q.astype(np.float32) - zero) * scale).astype(np.float32))
+    return out
+
+
+def _matched(weights, dequantized) -> int:
+    return sum(any(d.shape == w.T.shape and np.allclose(d, w.T, rtol=0, atol=1e-7) for d in dequantized)
+               for w in weights)
+
+
+def test_qat_weights_survive_the_ort_round_trip_exactly(baseline, data, tmp_path):
     small = wb.subsample(data, split="train", n=64, seed=0)
     qat = C.quantization_aware_finetune(baseline["model"], baseline["tokenizer"], small, steps=2,
                                         max_length=MAX_LENGTH)
-    for module in _encoder_linears(qat):
-        weight = module.weight.detach()
-        steps = weight / (weight.abs().amax(dim=1, keepdim=True) / 63)
+    linears = [m.weight.detach().numpy() for m in qat.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 2 * 6 + 2  # 2 layers x (q, k, v, out, up, down) + pooler + classifier: all of them
+    for weight in linears:  # on ORT's reduce_range grid: integers in [-64, 64] of absmax / 64
+        steps = weight / (np.abs(weight).max(axis=1, keepdims=True) / 64)
         np.testing.assert_allclose(steps, steps.round(), atol=1e-3)
+        assert np.abs(steps).max() == pytest.approx(64)
+    path = C.quantize_onnx_dynamic(C.export_onnx(qat, baseline["tokenizer"], tmp_path / "qat.onnx"),
+                                   tmp_path / "qat.int8.onnx", per_channel=True, reduce_range=True)
+    assert _matched(linears, _dequantized_weights(path)) == len(linears)  # deployment re-rounds nothing
+    # The same check fails for the model before QAT: ORT does re-round ordinary weights.
+    plain = [m.weight.detach().numpy() for m in baseline["model"].modules() if isinstance(m, torch.nn.Linear)]
+    plain_path = C.quantize_onnx_dynamic(C.export_onnx(baseline["model"], baseline["tokenizer"], tmp_path / "p.onnx"),
+                                         tmp_path / "p.int8.onnx", per_channel=True, reduce_range=True)
+    assert _matched(plain, _dequantized_weights(plain_path)) == 0
+
+
+def test_qat_control_takes_the_same_steps_without_the_grid(baseline, data):
+    small = wb.subsample(data, split="train", n=64, seed=0)
+    control = C.quantization_aware_finetune(baseline["model"], baseline["tokenizer"], small, steps=2,
+                                            max_length=MAX_LENGTH, fake_quant=False)
+    last = lambda model: [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1].weight.detach().numpy()  # noqa: E731
+    weight = last(control)
+    steps = weight / (np.abs(weight).max(axis=1, keepdims=True) / 64)
+    assert not np.allclose(steps, steps.round(), atol=1e-3)  # off the grid
+    assert not np.allclose(weight, last(baseline["model"]))  # but trained
+
+
+def test_static_graph_holds_qdq_nodes_with_per_channel_scales(baseline, data, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    model, tokenizer = baseline["model"], baseline["tokenizer"]
+    source = C.export_onnx(model, tokenizer, tmp_path / "m.onnx", max_length=MAX_LENGTH)
+    path = C.quantize_onnx_static(source, tmp_path / "m.qdq.onnx", tokenizer, list(data["train"]["text"]),
+                                  calibration_size=16, max_length=MAX_LENGTH)
+    graph = onnx.load(str(path)).graph
+    ops = [node.op_type for node in graph.node]
+    assert ops.count("QuantizeLinear") > 0 and ops.count("DequantizeLinear") > ops.count("QuantizeLinear")
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    matmul_inputs = {name for node in graph.node if node.op_type == "MatMul" for name in node.input}
+    shapes = []
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits and node.output[0] in matmul_inputs:
+            scale = inits[node.input[1]]
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            assert scale.shape == (inits[node.input[0]].shape[axis],)  # one scale per output channel
+            shapes.append(scale.shape)
+    # 2 layers x (q, k, v, out, up, down) MatMuls; hidden 64, feed-forward 256 channels
+    assert len(shapes) >= 12 and set(shapes) == {(64,), (256,)}
+
+
+def test_calibration_groups_never_need_padding(baseline):
+    from workbench.compression.onnx import _equal_length_groups
+
+    tokenizer = baseline["tokenizer"]
+    texts = ["great", "great tasty", "awful", "the box arrived", "bland", "love it", "tea"]
+    groups = _equal_length_groups(tokenizer, texts, MAX_LENGTH, 2)
+    assert sorted(t for g in groups for t in g) == sorted(texts) and max(map(len, groups)) <= 2
+    for group in groups:
+        assert len({len(ids) for ids in tokenizer(group)["input_ids"]}) == 1
+
+
+@pytest.mark.parametrize("vnni", [True, False], ids=["vnni-cpu", "avx2-cpu"])
+def test_full_range_int8_runs_only_where_the_cpu_has_vnni(monkeypatch, baseline, data, config, tmp_path, vnni):
+    monkeypatch.setattr(hardware, "cpu_has_vnni", lambda flags=None: vnni)
+    names = ["ort_int8_dynamic_per_tensor", "ort_int8_dynamic_fused", "ort_int8_dynamic_fused_full"]
+    variants = C.build_variants(baseline["model"], baseline["tokenizer"], names, data=data, workdir=tmp_path,
+                                config=config, progress=False)
+    status = {name: variants[name].status for name in names}
+    assert status == {"ort_int8_dynamic_per_tensor": "ok" if vnni else "skipped", "ort_int8_dynamic_fused": "ok",
+                      "ort_int8_dynamic_fused_full": "ok" if vnni else "skipped"}
+    if not vnni:
+        assert "needs VNNI" in variants["ort_int8_dynamic_per_tensor"].reason
+    texts = list(data["test"]["text"][:24])
+    expected, feeds = _torch_logits(baseline["model"], baseline["tokenizer"], texts)
+    fused = variants["ort_int8_dynamic_fused"].runner(1)(feeds)  # fused then quantised: still the same classifier
+    assert (fused.argmax(1) == expected.argmax(1)).mean() >= 0.9
 
 
 # --- measurement, table, recommendation ----------------------------------------------------------
@@ -264,9 +358,15 @@ def test_bf16_is_called_native_only_where_the_cpu_probe_says_so(monkeypatch, bas
     monkeypatch.setattr(hardware, "cuda_available", lambda: False)
     probe = C.precision_probe(baseline["model"], baseline["tokenizer"], data["test"]["text"], seq_len=16, repeats=1)
     assert probe.set_index("dtype")["native"].to_dict() == {"float32": True, "bfloat16": native, "float16": False}
-    variants = C.build_variants(baseline["model"], baseline["tokenizer"], ["bf16_eager"], data=data, workdir=tmp_path,
-                                config=config, progress=False)
-    assert (variants["bf16_eager"].note == "") is native
+    variants = C.build_variants(baseline["model"], baseline["tokenizer"], ["bf16_eager", "bf16_autocast"], data=data,
+                                workdir=tmp_path, config=config, progress=False)
+    for name in ("bf16_eager", "bf16_autocast"):  # built where native; elsewhere only the probe shows bf16
+        assert variants[name].status == ("ok" if native else "skipped")
+        assert ("emulated" in variants[name].reason) is not native
+    if native:
+        texts = list(data["test"]["text"][:8])
+        expected, feeds = _torch_logits(baseline["model"], baseline["tokenizer"], texts)
+        np.testing.assert_allclose(variants["bf16_autocast"].runner(1)(feeds), expected, atol=0.1)
 
 
 def test_baseline_is_cached_on_disk(data, tmp_path):

@@ -64,6 +64,7 @@ from workbench.compression.onnx import (
                                           calibration_texts,
                                           export_onnx,
                                           fuse_onnx,
+                                          preprocess_onnx,
                                           quantize_onnx_dynamic,
                                           quantize_onnx_static,
 )
@@ -74,7 +75,7 @@ from workbench.compression.pruning import (
                                           prune_magnitude,
                                           weight_sparsity,
 )
-from workbench.compression.qat import quantization_aware_finetune
+from workbench.compression.qat import ort_weight_grid, quantization_aware_finetune
 from workbench.compression.quality import (
                                           VariantScores,
                                           evaluate_variants,
@@ -103,6 +104,8 @@ from workbench.compression.study import (
 from workbench.hardware import usable_cores  # public here too: wb.usable_cores
 
 __all__ = [
+    "preprocess_onnx",
+    "ort_weight_grid",
     "plot_decision",
     "compression_results",
     "latency_grid",

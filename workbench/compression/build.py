@@ -125,6 +125,14 @@ def build_variants(model, tokenizer, variants: Sequence[str], *, data, workdir: 
     return built
 
 
+_PER_TENSOR = "ort_int8_dynamic_per_tensor"
+
+
+def _skipped(name: str, reason: str) -> Variant:
+    """A variant this machine does not run, with the reason (a result, like a failure, but expected)."""
+    return Variant(name=name, method=method_of(name), status="skipped", reason=reason)
+
+
 class _Builder:
     """Builds variants one by one, sharing the ONNX export and head importance between them."""
 
@@ -160,7 +168,8 @@ class _Builder:
         return getattr(self, self._BUILDERS[family])(name)
 
     # Name (or name prefix) -> builder method; check_variant_names has already vetted the name.
-    _BUILDERS = {"fp32_eager": "_fp32", "bf16_eager": "_cast", "fp16_eager": "_cast", "ort_fp32": "_ort_fp32",
+    _BUILDERS = {"fp32_eager": "_fp32", "bf16_eager": "_cast", "bf16_autocast": "_cast", "fp16_eager": "_cast",
+                 "ort_fp32": "_ort_fp32", "qat_control_int8": "_qat",
                  "ort_int8_dynamic": "_dynamic", "ort_int8_static": "_static", "torch_int8_dynamic": "_torch_int8",
                  "pruned_magnitude": "_magnitude", "pruned_heads": "_heads", "distilled_student": "_student",
                  "qat_int8": "_qat"}
@@ -171,10 +180,17 @@ class _Builder:
     def _cast(self, name: str) -> Variant:
         import torch
 
-        dtype = torch.bfloat16 if name == "bf16_eager" else torch.float16
+        dtype = torch.float16 if name == "fp16_eager" else torch.bfloat16
         native = hardware.cpu_has_native_bf16() if dtype is torch.bfloat16 else hardware.cuda_available()
-        note = "" if native else "no native support on this CPU: emulated, expect it slower than fp32"
-        return self._torch(name, copy.deepcopy(self.model).to(dtype), note=note)
+        if not native:  # emulated arithmetic: slower than fp32, so only the precision probe shows it
+            return _skipped(name, f"{dtype} is not native on this {'CPU' if dtype is torch.bfloat16 else 'machine'} "
+                                  "(no AVX512-BF16/AMX, or no CUDA GPU): emulated, slower than fp32; see the precision "
+                                  "probe")
+        if name == "bf16_autocast":
+            variant = self._torch(name, self.model, note="fp32 weights, bf16 matmuls under torch.autocast")
+            variant.runner = _torch_runner(self.model, autocast=dtype)
+            return variant
+        return self._torch(name, copy.deepcopy(self.model).to(dtype))
 
     def _ort_fp32(self, name: str) -> Variant:
         if name != "ort_fp32_fused":
@@ -184,10 +200,18 @@ class _Builder:
         return self._ort(name, path, note="fused: " + ", ".join(f"{op} x{n}" for op, n in fused.items()))
 
     def _dynamic(self, name: str) -> Variant:
-        per_channel = name.endswith("per_channel")
-        path = quantize_onnx_dynamic(self._onnx(), self.workdir / f"{name}.onnx", per_channel=per_channel,
-                                     reduce_range=per_channel)
-        return self._ort(name, path, note="reduce_range" if per_channel else "")
+        full_range = name in ("ort_int8_dynamic_per_tensor", "ort_int8_dynamic_fused_full")
+        if full_range and not hardware.cpu_has_vnni():
+            # Without VNNI, ORT's u8 x s8 kernels saturate int16 at full range: results would change with the CPU.
+            return _skipped(name, "needs VNNI for the full 8-bit weight range (this CPU has none: ONNX Runtime's "
+                                  "u8s8 kernels saturate); the reduce_range variants run here")
+        source = self._onnx()
+        if name.startswith("ort_int8_dynamic_fused"):  # optimise, then quantise: ORT's fused int8 attention
+            source = self.workdir / "fp32_fused.onnx"
+            self._once("fused", lambda: fuse_onnx(self._onnx(), source, model_config=self.model.config))
+        path = quantize_onnx_dynamic(source, self.workdir / f"{name}.onnx", per_channel=name != _PER_TENSOR,
+                                     reduce_range=not full_range, preprocess=source == self._onnx())
+        return self._ort(name, path, note="full 8-bit range" if full_range else "reduce_range (7-bit weights)")
 
     def _static(self, name: str) -> Variant:
         cfg = self.config
@@ -238,12 +262,15 @@ class _Builder:
 
     def _qat(self, name: str) -> Variant:
         cfg = self.config
+        control = name == "qat_control_int8"
         qat = quantization_aware_finetune(self.model, self.tokenizer, self.data, steps=cfg.qat_steps,
                                           learning_rate=cfg.learning_rate, max_length=cfg.max_length,
-                                          batch_size=cfg.batch_size, seed=cfg.seed)
-        exported = export_onnx(qat, self.tokenizer, self.workdir / "qat_fp32.onnx", max_length=cfg.max_length)
-        path = quantize_onnx_dynamic(exported, self.workdir / "qat_int8.onnx", per_channel=True, reduce_range=True)
-        return self._ort(name, path, note=f"{cfg.qat_steps} fake-quant steps, weight-only")
+                                          batch_size=cfg.batch_size, seed=cfg.seed, reduce_range=True,
+                                          fake_quant=not control)
+        exported = export_onnx(qat, self.tokenizer, self.workdir / f"{name}_fp32.onnx", max_length=cfg.max_length)
+        path = quantize_onnx_dynamic(exported, self.workdir / f"{name}.onnx", per_channel=True, reduce_range=True)
+        note = f"{cfg.qat_steps} extra fp32 steps (control)" if control else f"{cfg.qat_steps} fake-quant steps"
+        return self._ort(name, path, note=note + ", weights on ORT's reduce_range grid at deployment")
 
     def _head_importance(self) -> pd.DataFrame:
         pool = self.data["train"]

@@ -17,14 +17,20 @@ from workbench.errors import ParameterError, WorkbenchError
 #: accept any percentage in [1, 99] besides the ones listed.
 VARIANTS: dict[str, str] = {
     "fp32_eager": "PyTorch eager, float32: the baseline every ratio is taken against",
-    "bf16_eager": "PyTorch eager with weights and activations cast to bfloat16",
+    "bf16_eager": "PyTorch eager with weights and activations cast to bfloat16 (built where bf16 is native)",
+    "bf16_autocast": "PyTorch eager fp32 weights run under torch.autocast(bfloat16) (built where bf16 is native)",
     "fp16_eager": "PyTorch eager with weights and activations cast to float16",
     "ort_fp32_basic": "ONNX export, ONNX Runtime float32 with basic graph optimizations",
     "ort_fp32_extended": "ONNX export, ONNX Runtime float32 with extended graph optimizations",
     "ort_fp32_all": "ONNX export, ONNX Runtime float32 with all graph optimizations",
     "ort_fp32_fused": "ONNX export + transformer fusion (attention, LayerNorm, GELU), ONNX Runtime float32",
-    "ort_int8_dynamic_per_tensor": "ONNX Runtime dynamic int8: one scale per weight tensor",
+    "ort_int8_dynamic_per_tensor": "ONNX Runtime dynamic int8: one scale per weight tensor, full 8-bit range "
+                                   "(built where the CPU has VNNI)",
     "ort_int8_dynamic_per_channel": "ONNX Runtime dynamic int8: per-channel weight scales, reduce_range",
+    "ort_int8_dynamic_fused": "optimise then quantise: transformer fusion, then dynamic int8 per channel, reduce_range "
+                              "(fused int8 attention, QAttention)",
+    "ort_int8_dynamic_fused_full": "as ort_int8_dynamic_fused with the full 8-bit weight range (built where the CPU "
+                                   "has VNNI)",
     "ort_int8_static_minmax": "ONNX Runtime static int8 (QDQ), activations calibrated by MinMax",
     "ort_int8_static_entropy": "ONNX Runtime static int8 (QDQ), activations calibrated by Entropy (KL)",
     "ort_int8_static_percentile": "ONNX Runtime static int8 (QDQ), activations calibrated by Percentile",
@@ -35,7 +41,8 @@ VARIANTS: dict[str, str] = {
     "pruned_heads_25": "25% of attention heads removed, least important first (gradient importance)",
     "pruned_heads_50": "50% of attention heads removed, least important first (gradient importance)",
     "distilled_student": "small student trained on the teacher's softened logits and the labels",
-    "qat_int8": "weight fake-quantization during a short fine-tune, then ONNX Runtime dynamic int8",
+    "qat_int8": "weight fake-quantization on ORT's int8 grid during a short fine-tune, then ONNX Runtime dynamic int8",
+    "qat_control_int8": "qat_int8's control: the same extra fine-tune steps in fp32, then the same dynamic int8",
 }
 _PATTERNS = {"pruned_magnitude": re.compile(r"^pruned_magnitude_(\d{1,2})$"),
              "pruned_heads": re.compile(r"^pruned_heads_(\d{1,2})$")}

@@ -128,12 +128,33 @@ def fuse_onnx(source: str | os.PathLike, target: str | os.PathLike, *, model_con
     return {op: n for op, n in optimized.get_fused_operator_statistics().items() if n}
 
 
+def preprocess_onnx(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """ONNX Runtime's ``quant_pre_process`` (symbolic shape inference, then its graph optimisation),
+    the step its documentation asks for before quantising.
+
+    >>> preprocess_onnx("model.onnx", "model.pre.onnx").name   # doctest: +SKIP
+    'model.pre.onnx'
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with _quiet():
+        quant_pre_process(str(source), str(target), skip_optimization=False, skip_onnx_shape=False,
+                          skip_symbolic_shape=False)
+    return Path(target)
+
+
+def _preprocessed(source, target) -> Path:
+    """``source`` pre-processed next to ``target`` (an unfused graph; a fused one keeps its contrib ops)."""
+    return preprocess_onnx(source, Path(target).with_suffix(".pre.onnx"))
+
+
 def quantize_onnx_dynamic(source: str | os.PathLike, target: str | os.PathLike, *, per_channel: bool = False,
-                          reduce_range: bool = False) -> Path:
+                          reduce_range: bool = False, preprocess: bool = True) -> Path:
     """Dynamic int8 (weights int8 offline, activations quantized per call) with ``onnxruntime.quantization``.
 
     ``reduce_range`` keeps weights to 7 bits, which avoids int16 overflow in the u8s8 kernels of CPUs
-    without VNNI (ONNX Runtime's own advice for AVX2 machines).
+    without VNNI (ONNX Runtime's own advice for AVX2 machines). ``preprocess`` runs
+    :func:`preprocess_onnx` first (pass False for a graph already fused by :func:`fuse_onnx`).
 
     >>> quantize_onnx_dynamic("model.onnx", "model.int8.onnx", per_channel=True)   # doctest: +SKIP
     PosixPath('model.int8.onnx')
@@ -141,6 +162,8 @@ def quantize_onnx_dynamic(source: str | os.PathLike, target: str | os.PathLike, 
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    if preprocess:
+        source = _preprocessed(source, target)
     with _quiet():
         # Fused graphs hold com.microsoft ops that shape inference cannot type; float is right for them.
         quantize_dynamic(str(source), str(target), per_channel=per_channel, reduce_range=reduce_range,
@@ -150,13 +173,15 @@ def quantize_onnx_dynamic(source: str | os.PathLike, target: str | os.PathLike, 
 
 def quantize_onnx_static(source: str | os.PathLike, target: str | os.PathLike, tokenizer, texts: Sequence[str], *,
                          method: str = "MinMax", calibration_size: int = 64, max_length: int = 128,
-                         batch_size: int = 8, seed: int = 0) -> Path:
+                         batch_size: int = 8, seed: int = 0, preprocess: bool = True) -> Path:
     """Static int8 in QDQ format, activation ranges calibrated on ``calibration_size`` texts.
 
     ``onnxruntime.quantization.quantize_static`` does the work with a ``CalibrationDataReader`` that
-    feeds batches padded to ``max_length`` (histogram calibrators need one shape throughout).
-    MatMul and Gather (the embeddings) are quantized; weights per channel with 7-bit range, activations
-    uint8.
+    feeds unpadded texts, so padding positions never enter the activation ranges: MinMax gets texts of
+    equal token length together (up to ``batch_size``); Entropy and Percentile, whose histograms need
+    one shape throughout, get one batch of the texts at least as long as the median, cut to it. MatMul and Gather (the embeddings) are quantized; weights per
+    channel with 7-bit range (the same grid on every CPU), activations uint8. ``preprocess`` runs
+    :func:`preprocess_onnx` first.
 
     Parameters
     ----------
@@ -184,9 +209,12 @@ def quantize_onnx_static(source: str | os.PathLike, target: str | os.PathLike, t
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = [_numpy_feeds(tokenizer(chosen[i:i + batch_size], truncation=True, padding="max_length",
-                                                   max_length=max_length, return_tensors="np"))
-                            for i in range(0, len(chosen), batch_size)]
+            if method == "MinMax":
+                groups = _equal_length_groups(tokenizer, chosen, max_length, batch_size)
+                self.batches = [_numpy_feeds(tokenizer(group, truncation=True, max_length=max_length,
+                                                       return_tensors="np")) for group in groups]
+            else:  # histogram calibrators stack every batch: one shape, the median length, no padding
+                self.batches = [_common_length_batch(tokenizer, chosen, max_length)]
             self.rewind()
 
         def get_next(self):
@@ -195,6 +223,8 @@ def quantize_onnx_static(source: str | os.PathLike, target: str | os.PathLike, t
         def rewind(self) -> None:
             self._iter = iter(self.batches)
 
+    if preprocess:
+        source = _preprocessed(source, target)
     reader = _Reader()
     session_inputs = _onnx_input_names(source)
     reader.batches = [{k: v for k, v in batch.items() if k in session_inputs} for batch in reader.batches]
@@ -205,6 +235,29 @@ def quantize_onnx_static(source: str | os.PathLike, target: str | os.PathLike, t
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=getattr(CalibrationMethod, method))
     return Path(target)
+
+
+def _equal_length_groups(tokenizer, texts: Sequence[str], max_length: int, batch_size: int) -> list[list[str]]:
+    """Texts grouped by token count (at most ``batch_size`` a group), so no group needs padding."""
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    groups: dict[int, list[list[str]]] = {}
+    for text, length in zip(texts, lengths):
+        bucket = groups.setdefault(length, [[]])
+        if len(bucket[-1]) == batch_size:
+            bucket.append([])
+        bucket[-1].append(text)
+    return [group for length in sorted(groups) for group in groups[length]]
+
+
+def _common_length_batch(tokenizer, texts: Sequence[str], max_length: int) -> dict[str, np.ndarray]:
+    """One batch of the texts with at least the median token count, truncated to it: no padding at all."""
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+    length = int(np.median([len(ids) for ids in encoded["input_ids"]]))
+    rows = [i for i, ids in enumerate(encoded["input_ids"]) if len(ids) >= length]
+    # Cut to the median, keeping the final [SEP] where the model has one.
+    cut = {k: np.asarray([encoded[k][i][:length - 1] + encoded[k][i][-1:] for i in rows], dtype=np.int64)
+           for k in encoded}
+    return cut
 
 
 def calibration_texts(texts: Sequence[str], size: int, *, seed: int = 0, func: str = "calibration_texts") -> list[str]:

@@ -14,6 +14,7 @@ from workbench.compression.config import (
     TABLE_COLUMNS,
     variant_sort_key,
 )
+from workbench.compression.runners import ORT_SESSION_SETTINGS
 from workbench.errors import DataError
 
 # --------------------------------------------------------------------------------------------
@@ -172,6 +173,7 @@ def compression_summary(table: pd.DataFrame, decision: dict[str, Any], *, probe:
         summary["precision_probe"] = probe.set_index("dtype")[["native", "p50_ms", "slowdown"]].to_dict("index")
     if references is not None:
         summary["references"] = references.to_dict("records")
+    summary["ort_session"] = dict(ORT_SESSION_SETTINGS)
     if base is not None:
         summary["baseline"] = {"cached": base["cached"], "seconds": base["seconds"], "cache_key": base["key"]}
     return summary | extra

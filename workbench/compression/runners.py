@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from workbench.hardware import usable_cores
 # Building the variants
 
 
-def _torch_runner(model):
+def _torch_runner(model, autocast=None):
+    """``make(threads) -> predict``; ``autocast`` (a dtype) runs the forward under ``torch.autocast`` on the CPU."""
     import torch
 
     model.eval()
@@ -25,11 +27,20 @@ def _torch_runner(model):
 
     def make(threads: int, fresh: bool = False):
         def predict(feeds: dict[str, np.ndarray]) -> np.ndarray:
-            with torch.inference_mode():
+            context = (torch.autocast("cpu", dtype=autocast) if autocast is not None
+                       else contextlib.nullcontext())
+            with torch.inference_mode(), context:
                 return model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.float().numpy()
         return predict
     make.dtype = dtype
     return make
+
+
+#: ONNX Runtime session settings every variant runs with (recorded in summary.json): one inter-op
+#: thread, sequential execution, and no spinning, so idle pool threads do not steal the cores that
+#: other processes (and the next timed variant) share.
+ORT_SESSION_SETTINGS = {"inter_op_num_threads": 1, "execution_mode": "ORT_SEQUENTIAL",
+                        "session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}
 
 
 def _ort_runner(path: Path, level: str = "ORT_ENABLE_ALL"):
@@ -40,7 +51,10 @@ def _ort_runner(path: Path, level: str = "ORT_ENABLE_ALL"):
     def open_session(threads: int):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+        options.inter_op_num_threads = ORT_SESSION_SETTINGS["inter_op_num_threads"]
+        options.execution_mode = getattr(ort.ExecutionMode, ORT_SESSION_SETTINGS["execution_mode"])
+        for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+            options.add_session_config_entry(key, ORT_SESSION_SETTINGS[key])
         options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
         options.log_severity_level = 3
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
