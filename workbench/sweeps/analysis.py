@@ -14,7 +14,6 @@ from workbench._validation import check_float, check_int
 from workbench.errors import ParameterError, first_line
 from workbench.sweeps.factories import OBJECTIVES
 from workbench.sweeps.objectives import _Objective
-from workbench.sweeps.runner import run_sweep
 
 STRATEGIES: dict[str, tuple[str, str]] = {
     "grid": ("grid", "none"), "random": ("random", "none"), "tpe": ("tpe", "none"), "tpe_pruning": ("tpe", "median")}
@@ -70,6 +69,9 @@ def compare_strategies(objective: _Objective, *, strategies: Mapping[str, tuple[
                        seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Run each strategy (sampler + pruner) on the same objective and budget; return all trials, tidy.
 
+    A race on one sampler seed (:func:`~workbench.sweeps.run_race`, studies ``<prefix>-<strategy>-s<seed>``,
+    resumed when they exist): use that for several seeds.
+
     Every strategy gets ``n_trials`` trials (default: the grid size, so the grid is exhaustive) over
     the objective's space; the frame is :func:`trials_frame` of each study with a ``strategy`` column.
     A failed trial has state ``fail`` and its reason; a strategy that fails entirely is reported as
@@ -87,17 +89,11 @@ def compare_strategies(objective: _Objective, *, strategies: Mapping[str, tuple[
                                  "continuous (no grid size to default to). Got None.")
         n_trials = size
     check_int("n_trials", n_trials, "compare_strategies", low=1, fix="Use None for the size of the grid.")
-    frames = []
-    for name, (sampler, pruner) in strategies.items():  # each study shows its own progress bar
-        try:
-            result = run_sweep(objective, n_trials=n_trials, study_name=f"{study_prefix}-{name}", storage=storage,
-                               sampler=sampler, pruner=pruner, seed=seed, progress=progress)
-            frames.append(trials_frame(result.study, name=name))
-        except Exception as error:  # one broken strategy must not sink the comparison
-            frames.append(pd.DataFrame([{"study": name, "state": "error", "reason": first_line(error)}],
-                                       columns=TRIAL_COLUMNS))
-    frame = pd.concat(frames, ignore_index=True)
-    return frame.rename(columns={"study": "strategy"})
+    from workbench.sweeps.race import run_race  # the race imports this module's frames
+
+    race = run_race(objective, strategies=strategies, n_trials=n_trials, sampler_seeds=[seed], storage=storage,
+                    study_prefix=study_prefix, new_study=False, progress=progress)
+    return race.frame.drop(columns=["sampler_seed"])
 
 
 def strategy_summary(frame: pd.DataFrame, *, reference: str = "grid", tolerance: float = 0.005,
