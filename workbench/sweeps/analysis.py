@@ -30,6 +30,7 @@ def trials_frame(study: optuna.Study, *, name: str | None = None) -> pd.DataFram
     trains none), ``cumulative_epochs`` their running sum, ``best_so_far`` the best first-objective
     value of the complete trials up to this one.
 
+    >>> from workbench.sweeps import run_sweep
     >>> frame = trials_frame(run_sweep(lambda t: t.suggest_int("x", 0, 3), n_trials=3, progress=False).study)
     >>> frame["best_so_far"].is_monotonic_increasing
     True
