@@ -27,7 +27,8 @@ def _peak(html: str, group: str) -> float:
 def test_controls_are_described_and_offer_every_time_based_schedule():
     explorer = schedule_explorer(steps=100, num_layers=2)
     assert set(explorer.controls) == {"schedule", "peak_lr", "warmup_fraction", "cycles", "min_lr_fraction",
-                                      "llrd_decay", "num_layers", "steps"}
+                                      "llrd_decay", "num_layers", "steps", "warmup_lr_init", "cycle_limit",
+                                      "cycle_decay"}
     assert all(control.description for control in explorer.controls.values())
     assert isinstance(explorer.controls["peak_lr"], widgets.FloatLogSlider)
     assert set(explorer.controls["schedule"].options) == set(EXPLORER_SCHEDULES)
@@ -102,3 +103,16 @@ def test_llrd_factor_outside_0_1_is_refused_by_the_numbers(decay):
     with pytest.raises(ParameterError, match=r"'llrd_decay' parameter of schedule_explorer must be .* \(0.0, 1.0\]"):
         group_rates(schedule="linear", peak_lr=1e-3, warmup_fraction=0.0, cycles=1, min_lr_fraction=0.0,
                     llrd_decay=decay, num_layers=2, steps=10)
+
+
+def test_timm_options_shape_the_timm_cosine_preview():
+    common = {"schedule": "timm_cosine", "peak_lr": 1.0, "warmup_fraction": 0.1, "cycles": 2, "min_lr_fraction": 0.1,
+              "llrd_decay": 1.0, "num_layers": 1, "steps": 100}
+    rates = group_rates(**common, warmup_lr_init=0.5, cycle_limit=1, cycle_decay=0.5)
+    head = rates[rates["group"] == "head"].set_index("step")["lr"]
+    assert head[0] == pytest.approx(0.5)  # warmup starts at half the peak
+    assert head[5] == pytest.approx(0.5 + 5 * 0.5 / 10)
+    assert head[50:].tolist() == pytest.approx([0.1] * 50)  # after the cycle limit: the minimum rate
+    decayed = group_rates(**common, cycle_limit=2, cycle_decay=0.5)
+    second = decayed[decayed["group"] == "head"].set_index("step")["lr"]
+    assert second[50] == pytest.approx(0.1 + 0.5 * (0.5 - 0.1) * 2)  # the second cycle peaks at half the first

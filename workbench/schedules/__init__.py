@@ -65,6 +65,7 @@ from workbench.schedules.frames import (
     TORCH_SCHEDULES,
     schedule_frame,
     schedule_frames,
+    timm_cosine_frame,
     torch_scheduler,
 )
 from workbench.schedules.groups import (
@@ -172,6 +173,7 @@ __all__ = [
     "study_config",
     "summarize_runs",
     "sweep_peak_lrs",
+    "timm_cosine_frame",
     "torch_scheduler",
     "valley_rate",
     "warmup_ablation",

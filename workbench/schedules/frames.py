@@ -213,3 +213,40 @@ def torch_scheduler(schedule: str, *, peak_lr: float, warmup_ratio: float = 0.0,
                                 dict(scheduler_kwargs))
 
     return build
+
+
+def timm_cosine_frame(*, num_training_steps: int, peak_lr: float, cycles: int = 1, warmup_steps: int = 0,
+                      warmup_lr_init: float = 0.0, cycle_limit: int = 1, cycle_decay: float = 1.0,
+                      lr_min: float = 0.0, groups: Sequence[float] | None = None) -> pd.DataFrame:
+    """timm's ``CosineLRScheduler`` shape, for the explorer: warmup from ``warmup_lr_init`` (an absolute
+    rate, as in timm), cycles of ``num_training_steps / cycles`` steps (timm's ``t_initial``), each
+    cycle's peak ``cycle_decay`` times the last, and ``lr_min`` after ``cycle_limit`` cycles. timm's
+    formula (``cycle_mul=1``, ``warmup_prefix=False``), written out because timm is not a dependency;
+    training uses the transformers and torch schedulers of :func:`schedule_frame`.
+
+    >>> frame = timm_cosine_frame(num_training_steps=8, peak_lr=1.0, cycles=2, cycle_decay=0.5, cycle_limit=2)
+    >>> frame["lr"].round(3).tolist()
+    [1.0, 0.854, 0.5, 0.146, 0.5, 0.427, 0.25, 0.073]
+    """
+    func = "timm_cosine_frame"
+    n = check_int("num_training_steps", num_training_steps, func, low=1)
+    check_float("peak_lr", peak_lr, func, low=0.0, low_open=True)
+    check_int("cycles", cycles, func, low=1, high=n)
+    check_int("warmup_steps", warmup_steps, func, low=0, high=n - 1)
+    check_float("warmup_lr_init", warmup_lr_init, func, low=0.0, high=peak_lr)
+    check_int("cycle_limit", cycle_limit, func, low=1)
+    check_float("cycle_decay", cycle_decay, func, low=0.0, high=1.0, low_open=True)
+    check_float("lr_min", lr_min, func, low=0.0, high=peak_lr)
+    t_initial = n / cycles
+    rows = []
+    for g, m in enumerate(_multipliers(groups)):
+        for t in range(n):
+            if t < warmup_steps:
+                lr = warmup_lr_init + t * (peak_lr * m - warmup_lr_init) / warmup_steps
+            else:
+                i = int(t // t_initial)
+                top = peak_lr * m * cycle_decay ** i
+                lr = lr_min + 0.5 * (top - lr_min) * (1 + math.cos(math.pi * (t - t_initial * i) / t_initial)) \
+                    if i < cycle_limit else lr_min
+            rows.append({"step": t, "group": g, "lr": lr})
+    return pd.DataFrame(rows, columns=SCHEDULE_COLUMNS).sort_values(["step", "group"], ignore_index=True)

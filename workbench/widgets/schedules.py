@@ -13,23 +13,33 @@ True
 from __future__ import annotations
 
 import html
+import math
 
 import ipywidgets as widgets
 import pandas as pd
 
 from workbench._validation import check_choice, check_float, check_int
-from workbench.schedules import METRIC_SCHEDULES, SCHEDULES, layer_name, plot_schedules, schedule_frame
+from workbench.schedules import (
+    METRIC_SCHEDULES,
+    SCHEDULES,
+    layer_name,
+    plot_schedules,
+    schedule_frame,
+    timm_cosine_frame,
+)
 from workbench.widgets._common import Explorer, figure_html
 
 # Schedules that run on time alone (ReduceLROnPlateau and "greedy" need a loss curve).
-EXPLORER_SCHEDULES = tuple(name for name in SCHEDULES if name not in METRIC_SCHEDULES)
+# "timm_cosine" previews timm's CosineLRScheduler (initial warmup rate, cycle limit and decay).
+EXPLORER_SCHEDULES = (*(name for name in SCHEDULES if name not in METRIC_SCHEDULES), "timm_cosine")
 _STYLE = {"description_width": "150px"}
 _LAYOUT = widgets.Layout(width="480px")
 
 
 def schedule_explorer(*, schedule: str = "linear", peak_lr: float = 1e-3, warmup_fraction: float = 0.1,
                       cycles: int = 2, min_lr_fraction: float = 0.0, llrd_decay: float = 1.0, num_layers: int = 6,
-                      steps: int = 500) -> Explorer:
+                      steps: int = 500, warmup_lr_init: float = 0.0, cycle_limit: int = 10,
+                      cycle_decay: float = 1.0) -> Explorer:
     """Sliders for the schedule and layer-wise decay; shows the learning rate of every parameter group.
 
     Parameters
@@ -38,6 +48,9 @@ def schedule_explorer(*, schedule: str = "linear", peak_lr: float = 1e-3, warmup
         Initial schedule, one of ``EXPLORER_SCHEDULES``.
     peak_lr, warmup_fraction, cycles, min_lr_fraction, llrd_decay, num_layers, steps
         Initial control values; see :func:`render_schedules`.
+    warmup_lr_init, cycle_limit, cycle_decay
+        timm's options, for ``"timm_cosine"``: the rate warmup starts from (a fraction of the peak), the
+        cycles after which the rate stays at its minimum, and each cycle's peak relative to the last.
 
     Returns
     -------
@@ -73,6 +86,13 @@ def schedule_explorer(*, schedule: str = "linear", peak_lr: float = 1e-3, warmup
                                         max=24, description="encoder layers"),
         "steps": widgets.IntSlider(value=check_int("steps", steps, func, low=10, high=5000), min=10, max=5000,
                                    step=10, description="training steps"),
+        "warmup_lr_init": widgets.FloatSlider(
+            value=check_float("warmup_lr_init", warmup_lr_init, func, low=0.0, high=1.0), min=0.0, max=1.0,
+            step=0.01, description="warmup start (x peak)"),
+        "cycle_limit": widgets.IntSlider(value=check_int("cycle_limit", cycle_limit, func, low=1, high=10), min=1,
+                                         max=10, description="cycle limit"),
+        "cycle_decay": widgets.FloatSlider(value=check_float("cycle_decay", cycle_decay, func, low=0.1, high=1.0),
+                                           min=0.1, max=1.0, step=0.05, description="cycle decay"),
     }
     for control in controls.values():
         control.style = _STYLE
@@ -81,11 +101,13 @@ def schedule_explorer(*, schedule: str = "linear", peak_lr: float = 1e-3, warmup
                     description="Rate of every parameter group per step: head highest, embeddings lowest "
                                 "(layer-wise decay). Cycles set the restarts of cosine_with_restarts, the cycles of "
                                 "cyclic and the halvings of step; the minimum rate applies to cosine_with_min_lr, "
-                                "cosine_warmup_with_min_lr, polynomial, warmup_stable_decay, cyclic and exponential.")
+                                "cosine_warmup_with_min_lr, polynomial, warmup_stable_decay, cyclic, exponential and "
+                                "timm_cosine; warmup start, cycle limit and cycle decay shape timm_cosine.")
 
 
 def group_rates(*, schedule: str, peak_lr: float, warmup_fraction: float, cycles: int, min_lr_fraction: float,
-                llrd_decay: float, num_layers: int, steps: int) -> pd.DataFrame:
+                llrd_decay: float, num_layers: int, steps: int, warmup_lr_init: float = 0.0, cycle_limit: int = 10,
+                cycle_decay: float = 1.0) -> pd.DataFrame:
     """The explorer's numbers: :func:`schedule_frame` with one group per level, named, tidy.
 
     Columns ``step``, ``group`` (name), ``layer``, ``factor`` and ``lr``.
@@ -103,8 +125,14 @@ def group_rates(*, schedule: str, peak_lr: float, warmup_fraction: float, cycles
     check_float("min_lr_fraction", min_lr_fraction, func, low=0.0, high=1.0, high_open=True)
     layers = list(range(-1, num_layers + 1))
     factors = [llrd_decay ** (num_layers - layer) for layer in layers]
-    frame = schedule_frame(schedule, num_training_steps=steps, peak_lr=peak_lr, warmup_ratio=warmup_fraction,
-                           groups=factors, **_schedule_options(schedule, peak_lr, cycles, min_lr_fraction, steps))
+    if schedule == "timm_cosine":
+        frame = timm_cosine_frame(num_training_steps=steps, peak_lr=peak_lr, cycles=min(cycles, steps),
+                                  warmup_steps=math.ceil(warmup_fraction * steps), groups=factors,
+                                  warmup_lr_init=warmup_lr_init * peak_lr * min(factors), cycle_limit=cycle_limit,
+                                  cycle_decay=cycle_decay, lr_min=min_lr_fraction * peak_lr * min(factors))
+    else:
+        frame = schedule_frame(schedule, num_training_steps=steps, peak_lr=peak_lr, warmup_ratio=warmup_fraction,
+                               groups=factors, **_schedule_options(schedule, peak_lr, cycles, min_lr_fraction, steps))
     names = [layer_name(layer, num_layers) for layer in layers]
     return frame.assign(layer=frame["group"].map(dict(enumerate(layers))),
                         factor=frame["group"].map(dict(enumerate(factors))),
