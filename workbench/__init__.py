@@ -23,6 +23,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "data.findings": ("class_imbalance", "data_findings", "data_record", "dataset_card", "imbalance_note"),
     "compression": ("CompressionConfig", "ExportError", "VariantScores", "build_variants", "built_variants_frame",
                     "compare_with_references", "compression_baseline", "compression_config",
+    "data.sampling": ("cap_splits", "sampling_note"),
                     "compression_findings", "compression_results", "compression_setup_markdown", "compression_splits",
                     "compression_summary", "compression_table", "decide_compression", "decision_rows",
                     "default_cache_dir", "distill_student", "evaluate_variants", "export_onnx", "finetune_baseline",

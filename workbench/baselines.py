@@ -219,8 +219,11 @@ def normalization_baselines(dataset: Any, *, presets: Mapping[str, Mapping[str, 
         raise ParameterError("The 'presets' parameter of normalization_baselines must name at least one "
                              "normalization. Got an empty mapping instead. Use workbench.text.NORMALIZATIONS.")
     train_texts = list(dataset["train"][tfidf_options.get("text_column", "text")]) if "train" in dataset else []
+    from workbench._progress import progress_bar
+
     rows = []
-    for name, options in presets.items():
+    for name, options in progress_bar(list(presets.items()), desc="normalization presets", unit="fit", leave=False,
+                                      disable=len(presets) < 2):
         result = tfidf_logreg(dataset, seed=seed, lowercase=False,
                               preprocess=functools.partial(normalize_text, **options), **tfidf_options)
         low, high = result.metrics["ci95"]

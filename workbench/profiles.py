@@ -127,13 +127,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                  "cache": True},
     },
     "data": {
-        # max_examples caps each split; finetune_* size the short MiniLM fine-tune baseline.
+        # max_examples caps each split; finetune_* size the short MiniLM fine-tune baseline. model_train_examples
+        # and model_eval_examples cap the rows the baselines fit and score on (train; validation and test), so
+        # a million-row file costs about what a 20,000-row one does beyond the overview (0: every row).
         "smoke": {"max_examples": 200, "finetune_examples": 64, "finetune_epochs": 1.0, "max_length": 64,
-                  "n_resamples": 200},
+                  "n_resamples": 200, "model_train_examples": 0, "model_eval_examples": 0},
         "default": {"max_examples": 0, "finetune_examples": 1000, "finetune_epochs": 1.0, "max_length": 128,
-                    "n_resamples": 1000},
+                    "n_resamples": 1000, "model_train_examples": 20000, "model_eval_examples": 2000},
         "full": {"max_examples": 0, "finetune_examples": 0, "finetune_epochs": 3.0, "max_length": 256,
-                 "n_resamples": 2000},
+                 "n_resamples": 2000, "model_train_examples": 0, "model_eval_examples": 0},
     },
     "augmentation": {
         # quality_*: texts and recipes measured for quality (quality_recipes None: every recipe that needs

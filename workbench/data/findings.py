@@ -75,7 +75,7 @@ def imbalance_note(balance: pd.DataFrame, *, metric: str = "accuracy") -> str:
 
 
 def data_findings(comparison: Any, *, balance: pd.DataFrame, duplicate_counts: Mapping[str, int],
-                  metric: str = "accuracy") -> str:
+                  metric: str = "accuracy", sampling: str | None = None) -> str:
     """The data notebook's "What this means": baselines, the two verdicts, leakage and balance.
 
     ``comparison`` is a :class:`workbench.baselines.BaselineComparison`.
@@ -91,12 +91,14 @@ def data_findings(comparison: Any, *, balance: pd.DataFrame, duplicate_counts: M
              f"- {int(duplicate_counts.get('train/test', 0))} test texts also appear in the training split (leakage), "
              f"{int(duplicate_counts.get('train', 0))} training texts are repeated within it.",
              f"- {imbalance_note(balance, metric=metric)}"]
+    if sampling:
+        lines.append(f"- {sampling}")
     return "\n".join(lines)
 
 
 def data_record(comparison: Any, *, finetuned: Any, settings: Mapping[str, Any], balance: pd.DataFrame,
                 normalization: pd.DataFrame, duplicate_counts: Mapping[str, int], model: str,
-                metric: str = "accuracy") -> dict[str, Any]:
+                metric: str = "accuracy", sample: Any = None) -> dict[str, Any]:
     """``summary`` and ``results`` for :func:`workbench.reports.record`, from the notebook's objects."""
     keys = ("accuracy", "macro_f1", "ci95", "macro_f1_ci95")
     summary = {
@@ -115,6 +117,7 @@ def data_record(comparison: Any, *, finetuned: Any, settings: Mapping[str, Any],
         "normalization": normalization.set_index("normalization")[["vocabulary_size", "accuracy"]].to_dict("index"),
         "duplicates": dict(duplicate_counts),
         "settings": dict(settings),
+        "model_rows": None if sample is None else {split: len(sample[split]) for split in sample},
     }
     results = pd.concat({"baselines": comparison.scores, "comparisons": comparison.comparisons,
                          "normalization": normalization, "class_balance": balance},
