@@ -141,3 +141,15 @@ def test_bpe_dropout_zero_equals_the_tokenizer_and_is_seeded(reviews):
         assert sampled != bpe_dropout_encode(tok, reviews, dropout=0.3, seed=2)
         assert sum(map(len, sampled)) > sum(map(len, plain))  # skipped merges leave more pieces
         assert tok.decode(sampled[0]).replace(" ", "") == tok.decode(plain[0]).replace(" ", "")
+
+
+def test_unicode_segmenter_equals_its_regex_on_real_and_tricky_text(reviews):
+    import regex
+
+    from workbench.tokenization.words import _UNICODE_WORD, word_spans
+
+    texts = reviews + TEXTS + ["𠀀𠀁ab_c ﾊﾝｶｸ x\u0301y 😀z", "", "。", "a\u200db"]
+    joined = "\n".join(texts)
+    spans = word_spans(texts, "unicode")
+    assert list(zip(spans.starts.tolist(), spans.ends.tolist())) == [m.span() for m in
+                                                                      regex.finditer(_UNICODE_WORD, joined)]

@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import itertools
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,6 +78,14 @@ class HFTokenizer:
         self.vocab_size = self.tokenizer.get_vocab_size(with_added_tokens=True)
         self.unk_id = _unk_id(self.tokenizer)
 
+    @property
+    def threads(self) -> int:
+        """Threads of the Rust ``encode_batch`` (rayon): ``RAYON_NUM_THREADS`` or the CPU count, 1 when
+        ``TOKENIZERS_PARALLELISM`` is off (HF ``tokenizers`` reads both at its first parallel call)."""
+        if os.environ.get("TOKENIZERS_PARALLELISM", "").lower() in ("0", "false", "off", "no"):
+            return 1
+        return int(os.environ.get("RAYON_NUM_THREADS") or os.environ.get("RAYON_RS_NUM_CPUS") or os.cpu_count() or 1)
+
     def encode_batch(self, texts: list[str]) -> EncodedBatch:
         start = time.perf_counter()
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
@@ -109,14 +118,15 @@ class TiktokenTokenizer:
     ['hello', ' world']
     """
 
-    def __init__(self, encoding) -> None:
+    def __init__(self, encoding, *, threads: int = 8) -> None:
         self.tokenizer = encoding
         self.vocab_size = encoding.n_vocab
         self.unk_id: int | None = None
+        self.threads = threads  # tiktoken's encode_ordinary_batch thread pool (its default is 8)
 
     def encode_batch(self, texts: list[str]) -> EncodedBatch:
         start = time.perf_counter()
-        id_lists = self.tokenizer.encode_ordinary_batch(texts)
+        id_lists = self.tokenizer.encode_ordinary_batch(texts, num_threads=self.threads)
         seconds = time.perf_counter() - start
         lengths = np.fromiter(map(len, id_lists), np.int64, count=len(id_lists))
         ids = np.fromiter(itertools.chain.from_iterable(id_lists), np.int64, count=int(lengths.sum()))

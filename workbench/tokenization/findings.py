@@ -104,7 +104,7 @@ SUMMARY_METRICS: dict[str, str] = {
     "chars_per_token": "chars_per_token", "unk_rate": "unk_rate", "vocab_utilization": "vocab_utilization",
     "renyi_efficiency": "renyi_efficiency", "renyi_efficiency_observed": "renyi_efficiency_observed",
     "truncation_rate": "truncation_rate", "roundtrip_exact": "round_trip_exact",
-    "tokens_per_second": "tokens_per_second"}
+    "tokens_per_second": "tokens_per_second", "encode_threads": "encode_threads"}
 """``summary.json["tokenizers"][name]`` keys and the :data:`METRICS` they come from."""
 
 

@@ -25,7 +25,7 @@ from workbench.tokenization.words import DEFAULT_SEGMENTER, WORD_SEGMENTERS, Wor
 METRICS: tuple[str, ...] = (
     "vocab_size", "fertility", "continued_word_ratio", "chars_per_token", "bytes_per_token", "unk_rate",
     "vocab_utilization", "renyi_efficiency", "renyi_efficiency_observed", "length_mean", "length_p50", "length_p95",
-    "truncation_rate", "round_trip_exact", "tokens_per_second")
+    "truncation_rate", "round_trip_exact", "tokens_per_second", "encode_threads")
 """Rows of :func:`compare_tokenizers` per tokenizer, in this order (definitions there)."""
 
 
@@ -60,7 +60,9 @@ def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Iterable[str], *, m
       tokenizer's own normalizer leaves it (lowercased, accents stripped, ...). Whitespace is not
       forgiven, so ``word`` and WordPiece decoders lose points. Estimated on ``round_trip_texts``
       evenly spaced texts (of the first batch when streaming).
-    - ``tokens_per_second``: tokens over the wall time of the encode calls (depends on the machine).
+    - ``tokens_per_second``: tokens over the wall time of the encode calls, after an untimed warm-up on
+      the first 64 texts (depends on the machine; streaming times every batch).
+    - ``encode_threads``: threads the encode calls ran with (rayon for HF, tiktoken's thread pool).
 
     Parameters
     ----------
@@ -110,6 +112,9 @@ def compare_tokenizers(tokenizers: Mapping[str, Any], texts: Iterable[str], *, m
         words = word_spans(batch, segmenter)
         # Round trips are sampled from the first batch only: a stream's length is not known ahead.
         picked = _evenly_spaced(len(batch), round_trip_texts) if index == 0 else []
+        if index == 0:  # warm-up: thread pools and caches start before the timed pass
+            for adapter in adapters.values():
+                adapter.encode_batch(batch[:64])
         for accumulator in accumulators.values():
             accumulator.add(batch, words, picked)
     if not any(acc.n_texts for acc in accumulators.values()):
@@ -209,6 +214,7 @@ class _Accumulator:
             "truncation_rate": float(np.mean(lengths > self.max_length)),
             "round_trip_exact": float(np.mean(self.exact)) if self.exact else float("nan"),
             "tokens_per_second": _ratio(self.n_tokens, self.seconds),
+            "encode_threads": float(getattr(self.adapter, "threads", 1)),
         }
 
 

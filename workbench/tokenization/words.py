@@ -104,16 +104,43 @@ def _whitespace_spans(joined: str) -> tuple[np.ndarray, np.ndarray]:
 _WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], np.uint32)
 
 
-@functools.lru_cache(maxsize=1)
-def _unicode_pattern():
+@functools.lru_cache(maxsize=None)
+def _classify(chars: str) -> tuple[np.ndarray, np.ndarray]:
+    """For each character: a word character (``regex``'s ``[\\w\\p{M}]``)? CJK (a word alone)?"""
     import regex
 
-    return regex.compile(_UNICODE_WORD)
+    word = np.zeros(len(chars), bool)
+    word[[m.start() for m in regex.finditer(r"[\w\p{M}]", chars)]] = True
+    cjk = np.zeros(len(chars), bool)
+    cjk[[m.start() for m in regex.finditer(rf"[{_CJK}]", chars)]] = True
+    return word, cjk
+
+
+def _bmp() -> str:
+    return "".join(map(chr, range(0xD800))) + "\ufffd" * 0x800 + "".join(map(chr, range(0xE000, 0x10000)))
+
+
+def _lookup(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    word_bmp, cjk_bmp = _classify(_bmp())  # one table of the Basic Multilingual Plane, built once
+    low = codes < 0x10000
+    word, cjk = word_bmp[np.where(low, codes, 0)], cjk_bmp[np.where(low, codes, 0)]
+    if not low.all():  # astral characters (CJK extension B+, emoji): classified one by one
+        rare, inverse = np.unique(codes[~low], return_inverse=True)
+        rare_word, rare_cjk = _classify("".join(map(chr, rare.tolist())))
+        word[~low], cjk[~low] = rare_word[inverse], rare_cjk[inverse]
+    return word, cjk
 
 
 def _regex_spans(joined: str) -> tuple[np.ndarray, np.ndarray]:
-    spans = np.fromiter((i for m in _unicode_pattern().finditer(joined) for i in m.span()), np.int64)
-    return spans[0::2], spans[1::2]
+    """The spans of ``_UNICODE_WORD`` (tested equal to ``regex.finditer``), by table look-up: a run of
+    non-CJK word characters is a word, each CJK character is one."""
+    word, cjk = _lookup(np.frombuffer(joined.encode("utf-32-le"), np.uint32))
+    pad = np.zeros(1, bool)
+    before_word, before_cjk = np.concatenate([pad, word[:-1]]), np.concatenate([pad, cjk[:-1]])
+    after_word, after_cjk = np.concatenate([word[1:], pad]), np.concatenate([cjk[1:], pad])
+    starts = np.flatnonzero(word & (~before_word | cjk | before_cjk))
+    ends = np.flatnonzero(word & (~after_word | cjk | after_cjk)) + 1
+    return starts, ends
 
 
 @functools.lru_cache(maxsize=1)
