@@ -126,7 +126,7 @@ def tokenization_summary(wide: pd.DataFrame, downstream: DownstreamResult, decis
     >>> wide = pd.DataFrame({m: [1.0] for m in METRICS}, index=["bpe"])
     >>> empty = DownstreamResult(pd.DataFrame(columns=list(DOWNSTREAM_COLUMNS)), pd.DataFrame())
     >>> sorted(tokenization_summary(wide, empty, {"verdict": None}, {}, {})["tokenizers"]["bpe"])[:3]
-    ['chars_per_token', 'continued_word_ratio', 'fertility']
+    ['chars_per_token', 'continued_word_ratio', 'encode_threads']
     """
     from workbench.tokenization.breakdowns import class_spread
 
