@@ -204,7 +204,10 @@ def _mark_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """A run of more than ``_MARK_RUN_LIMIT`` marks in a text, and a run of marks in a decomposed one.
 
     Marks are the characters of non-zero combining class; in a text, also those whose decomposition
-    starts with one (U+0F73, U+FF9E, ...). Built once from ``unicodedata`` (about 0.1 s).
+    starts with one (U+0F73, U+FF9E, ...) and, for speed, every character past U+FFFF: ``re`` tests
+    a class's ranges past U+FFFF one by one (about 110 ns a character for the 66 ranges of such marks,
+    against 8 ns for the BMP ones), so a long run of emoji takes the exact, slower path too.
+    Built once from ``unicodedata`` (about 0.1 s).
     """
     marks, leading = [], []
     for char in map(chr, range(sys.maxunicode + 1)):
@@ -213,7 +216,8 @@ def _mark_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
         elif unicodedata.decomposition(char) and unicodedata.combining(
                 unicodedata.normalize("NFKD", char)[0]):
             leading.append(char)
-    in_text = "[" + "".join(map(re.escape, marks + leading)) + "]"
+    bmp = [char for char in marks + leading if char <= "\uffff"]
+    in_text = "[" + "".join(map(re.escape, bmp)) + "\U00010000-\U0010ffff]"
     return (re.compile(f"{in_text}{{{_MARK_RUN_LIMIT + 1}}}"),
             re.compile("[" + "".join(map(re.escape, marks)) + "]++"))
 
