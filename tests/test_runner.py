@@ -253,3 +253,8 @@ def test_index_shows_the_answer_sentence_first_and_readable_details(tmp_path):
     assert row.index("pays off") < row.index('class="status ok"')  # the answer comes right after the name
     assert "+2.1 points accuracy" in row and "<script>x" not in row and "&lt;script&gt;x" in row
     assert "tpe best: <b>0.8</b>" in row and "strategies.tpe.best" not in row
+
+
+@pytest.mark.timeout(20)  # a hang guard, not a speed assertion: the quadratic pattern took minutes here
+def test_redact_text_reads_long_scheme_like_runs_once():
+    assert redact_text("a." * 200_000 + " https://u:pw@h/x", roots={}).endswith("https://u:***@h/x")

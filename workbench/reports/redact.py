@@ -19,7 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 # user:password@ after a URL scheme; the password stops at the first @, /, space or quote.
-_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^\s:/@\"'<>]*:)(?P<password>[^\s@/\"'<>]+)(?=@)")
+# The scheme starts where no scheme character precedes (not at every \b), and its possessive run never
+# backtracks, so a long run like "a.a.a." is read once: linear time.
+_URL_PASSWORD = re.compile(r"(?P<head>(?<![\w+.-])[A-Za-z][\w+.-]*+://[^\s:/@\"'<>]*+:)(?P<password>[^\s@/\"'<>]++)(?=@)")
 TEXT_SUFFIXES = (".html", ".ipynb", ".json", ".csv", ".txt", ".md", ".log", ".yaml", ".yml")
 _MAX_BYTES = 512 * 1024 * 1024
 
