@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench import augmentation as aug
-from workbench.augmentation import ablation, metrics, resources, run
+from workbench.augmentation import metrics, resources, run
 from workbench.errors import DataError, ParameterError, ResourceUnavailableError
 
 TEXTS = [
@@ -380,115 +380,6 @@ def test_plots_return_figures(tiny_dataset):
     result = aug.compare_augmenters(TEXTS, [0, 1, 0, 1, 0, 1], recipes="word_swap,char_ocr", embedder=_unit,
                                     progress=False)
     assert isinstance(aug.plot_quality(result.quality), Figure)
-
-
-# --------------------------------------------------------------------------- downstream ablation
-
-def test_downstream_ablation_rows_and_statistics(tiny_dataset):
-    result = aug.downstream_ablation(tiny_dataset, recipes="word_delete,eda", train_sizes="8,16,full",
-                                     alphas="0.2", n_augs="1,2", seeds=[0, 1, 2], n_resamples=200, progress=False)
-    runs, table = result.runs, result.table
-    assert list(runs.columns) == list(aug.RUN_COLUMNS) and list(table.columns) == list(aug.ABLATION_COLUMNS)
-    assert len(runs) == 3 * 3 * 2 * 2 and (runs["status"] == "ok").all()
-    assert sorted(table["train_size"].unique()) == [8, 16, 24]
-    assert (table["n_seeds"] == 3).all()
-    for row in table.itertuples():
-        group = runs[(runs.train_size == row.train_size) & (runs.augmenter == row.augmenter)
-                     & (runs.n_aug == row.n_aug)]
-        assert row.baseline_mean == pytest.approx(group.baseline_accuracy.mean())
-        assert row.augmented_mean == pytest.approx(group.augmented_accuracy.mean())
-        assert row.gain == pytest.approx(row.augmented_mean - row.baseline_mean)
-        assert row.ci_low <= row.gain + 1e-12 and row.gain - 1e-12 <= row.ci_high
-        assert 0.0 < row.p_value <= 1.0
-    # Each augmented run trains on the originals plus n_aug variants of each.
-    augmented_sizes = runs.query("train_size == 8")[["n_aug", "n_train"]].drop_duplicates()
-    assert sorted(map(tuple, augmented_sizes.values)) == [(1, 16), (2, 24)]
-    records = aug.ablation_records(table)
-    assert set(records[0]) == {"train_size", "augmenter", "alpha", "n_aug", "n_seeds", "baseline_mean",
-                               "augmented_mean", "gain", "ci95", "p_value"}
-
-
-def test_downstream_ablation_skips_a_recipe_without_its_model_and_goes_on(tiny_dataset):
-    result = aug.downstream_ablation(tiny_dataset, recipes="contextual,word_swap", train_sizes="full",
-                                     n_augs="1", seeds=[0], n_resamples=50, progress=False)
-    table = result.table.set_index("augmenter")
-    assert table.loc["contextual", "status"] == "skipped"
-    assert "masked language model" in table.loc["contextual", "reason"]
-    assert table.loc["word_swap", "status"] == "ok"
-
-
-def test_missing_wordnet_skips_its_recipes_with_the_set_up_command(tiny_dataset, tmp_path):
-    from workbench.reports import check_outcomes
-
-    texts, labels = list(tiny_dataset["test"]["text"]), list(tiny_dataset["test"]["label"])
-    comparison = aug.compare_augmenters(texts, labels, recipes=["word_swap", "synonym", "eda"], embedder=_unit,
-                                        nltk_data=tmp_path, progress=False)  # an empty folder: no WordNet there
-    wide = aug.quality_wide(comparison.quality).drop(index="original")
-    assert wide["status"].to_dict() == {"word_swap": "ok", "synonym": "skipped", "eda": "skipped"}
-    assert wide.loc["synonym", "reason"].count("scripts/setup_nltk_data.sh .venv") == 1
-    outcome = check_outcomes(wide.reset_index(), what="augmenters", label_columns=["augmenter"])
-    assert (outcome.status, outcome.n_ok, outcome.n_failed, outcome.n_skipped) == ("ok", 1, 0, 2)
-
-    ablation = aug.downstream_ablation(tiny_dataset, recipes=["synonym", "word_swap"], train_sizes=[8, 0],
-                                       n_augs=[1], seeds=[0, 1], n_resamples=50, nltk_data=tmp_path,
-                                       progress=False)
-    runs = ablation.runs.set_index("augmenter")
-    assert (runs.loc["synonym", "status"] == "skipped").all() and (runs.loc["word_swap", "status"] == "ok").all()
-    assert runs.loc["synonym", "reason"].str.contains("scripts/setup_nltk_data.sh .venv", regex=False).all()
-    assert ablation.table.set_index("augmenter").loc["synonym", "status"].tolist() == ["skipped", "skipped"]
-    outcome = check_outcomes(ablation.runs, what="ablation trainings", label_columns=["augmenter", "seed"])
-    assert (outcome.status, outcome.n_failed, outcome.n_skipped) == ("ok", 0, 4)
-
-
-def test_every_recipe_skipped_is_a_failed_experiment(tiny_dataset, tmp_path):
-    from workbench.errors import ExperimentFailedError
-    from workbench.reports import check_outcomes
-
-    ablation = aug.downstream_ablation(tiny_dataset, recipes=["synonym"], train_sizes=[0], n_augs=[1], seeds=[0],
-                                       n_resamples=50, nltk_data=tmp_path, progress=False)
-    with pytest.raises(ExperimentFailedError, match=r"all 1 skipped\): .*setup_nltk_data\.sh"):
-        check_outcomes(ablation.runs, what="ablation trainings")
-
-
-def test_a_fit_that_raises_is_a_failed_row_not_a_crash(tiny_dataset, monkeypatch):
-    from workbench.errors import ExperimentFailedError
-    from workbench.reports import check_outcomes
-
-    def broken_fit(train_texts, *args):
-        if len(train_texts) > 24:  # augmented training sets only: the baselines still fit
-            raise RuntimeError("injected fit failure\nwith a traceback-like second line")
-        return real_fit(train_texts, *args)
-
-    real_fit = ablation._fit_and_score
-    monkeypatch.setattr(ablation, "_fit_and_score", broken_fit)
-    result = aug.downstream_ablation(tiny_dataset, recipes="word_swap", train_sizes=[8, 0], n_augs=[1],
-                                     seeds=[0], n_resamples=50, progress=False)
-    runs = result.runs.set_index("train_size")
-    assert runs.loc[8, "status"] == "ok" and runs.loc[24, "status"] == "failed"
-    assert runs.loc[24, "reason"] == "RuntimeError: injected fit failure"
-    assert result.table.set_index("train_size").loc[24, "status"] == "failed"
-    outcome = check_outcomes(result.runs, what="ablation trainings", label_columns=["train_size"])
-    assert (outcome.status, outcome.failed) == ("degraded", (("24", "RuntimeError: injected fit failure"),))
-
-    def no_fits(*args):
-        raise RuntimeError("no fits")
-
-    monkeypatch.setattr(ablation, "_fit_and_score", no_fits)
-    everything = aug.downstream_ablation(tiny_dataset, recipes="word_swap", train_sizes=[8], n_augs=[1],
-                                         seeds=[0], n_resamples=50, progress=False)
-    with pytest.raises(ExperimentFailedError, match="No ablation trainings succeeded .*RuntimeError: no fits"):
-        check_outcomes(everything.runs, what="ablation trainings")
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    ({"train_sizes": "100,abc"}, r"'train_sizes' parameter of downstream_ablation must list ints >= 2 or 'full'"),
-    ({"alphas": "0.1,2"}, r"'alphas' parameter of downstream_ablation must be a finite number in \[0.0, 1.0\]"),
-    ({"n_augs": "0"}, r"'n_augs' parameter of downstream_ablation must be an int >= 1"),
-    ({"recipes": ""}, r"'recipes' parameter of downstream_ablation must name at least one recipe"),
-])
-def test_downstream_ablation_rejects_bad_grids(tiny_dataset, kwargs, match):
-    with pytest.raises(ParameterError, match=match):
-        aug.downstream_ablation(tiny_dataset, **kwargs)
 
 
 def test_recommendation_follows_the_numbers():

@@ -15,10 +15,13 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "augmentation": ("EDA_PAPER_GAINS", "MODEL_RECIPES", "QUALITY_METRICS", "RECIPES", "ablation_records", "augment",
-                     "changed_word_ratio", "compare_augmenters", "distinct_n", "downstream_ablation", "make_augmenter",
-                     "plot_ablation", "plot_quality", "quality_wide", "recommend_augmentation", "self_bleu",
-                     "sentence_embeddings", "variants_html", "word_diff"),
+    "augmentation": ("EDA_PAPER_GAINS", "EDA_RECOMMENDED", "MODEL_RECIPES", "QUALITY_METRICS", "RECIPES",
+                     "TransformerSettings", "ablation_decision", "ablation_records", "augment",
+                     "augmentation_findings", "augmentation_results", "augmentation_summary", "changed_word_ratio",
+                     "compare_augmenters", "control_name", "distinct_n", "examples_html", "downstream_ablation", "eda_parameters",
+                     "filter_effect", "make_augmenter", "plot_ablation", "plot_quality", "quality_recipes", "quality_wide",
+                     "recommend_augmentation", "run_ablation", "run_quality", "self_bleu", "sentence_embeddings",
+                     "variant_kinds", "variants_html", "word_diff"),
     "baselines": ("BaselineComparison", "BaselineResult", "compare_baselines", "normalization_baselines", "tfidf_logreg"),
     "data.sampling": ("cap_splits", "sampling_note"),
     "data.findings": ("class_imbalance", "data_findings", "data_record", "dataset_card", "imbalance_note"),

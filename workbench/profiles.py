@@ -138,20 +138,35 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                  "n_resamples": 2000, "model_train_examples": 0, "model_eval_examples": 0},
     },
     "augmentation": {
-        # quality_*: texts and recipes measured for quality (quality_recipes None: every recipe that needs
-        # no model); the rest size the EDA-style ablation (TF-IDF + logistic regression; train size 0 =
-        # the whole train split; alpha 0 = plain copies, the control).
-        "smoke": {"max_examples": 160, "quality_examples": 8, "quality_recipes": None, "alpha": 0.1,
-                  "ablation_recipes": ["eda"], "train_sizes": [80, 0], "alphas": [0.0, 0.1], "n_augs": [2],
-                  "n_seeds": 2, "n_jobs": 1, "n_resamples": 200, "self_bleu_texts": 8, "max_length": 16},
-        "default": {"max_examples": 0, "quality_examples": 40, "quality_recipes": None, "alpha": 0.1,
-                    "ablation_recipes": ["eda"], "train_sizes": [250, 500, 1000, 0], "alphas": [0.0, 0.1],
-                    "n_augs": [2], "n_seeds": 3, "n_jobs": 2, "n_resamples": 1000, "self_bleu_texts": 30,
-                    "max_length": 32},
-        "full": {"max_examples": 0, "quality_examples": 500, "quality_recipes": None, "alpha": 0.1,
-                 "ablation_recipes": ["eda", "synonym", "word_swap", "word_delete", "char_keyboard"],
-                 "train_sizes": [250, 500, 1000, 2000, 0], "alphas": [0.0, 0.05, 0.1, 0.2], "n_augs": [1, 4, 16],
-                 "n_seeds": 5, "n_jobs": -1, "n_resamples": 2000, "self_bleu_texts": 100, "max_length": 256},
+        # quality_*: texts, recipes and variants per text measured for quality (quality_recipes None: every
+        # recipe that needs no model; quality_n_aug >= 2 for within-source diversity). The ablation follows
+        # EDA's protocol (protocol "eda": alpha and n_aug per training size from Wei & Zou's table, plain
+        # copies at the same n_aug as the control; "grid" crosses alphas and n_augs); train size 0 = the
+        # whole train split. The transformer learner trains at transformer_sizes only, transformer_steps
+        # AdamW steps for every run (the same budget with and without augmentation). filter_*: the
+        # constraint filter (similarity >= threshold and the TF-IDF oracle agrees) and where it runs.
+        "smoke": {"max_examples": 160, "quality_examples": 8, "quality_recipes": None, "quality_n_aug": 2,
+                  "alpha": 0.1, "ablation_recipes": ["eda"], "train_sizes": [80, 0], "protocol": "eda",
+                  "alphas": [0.0, 0.1], "n_augs": [2], "n_seeds": 2, "learners": ["tfidf_logreg"],
+                  "transformer_model": "tiny:num_layers=1,hidden_size=32,num_heads=2", "transformer_steps": 5,
+                  "transformer_sizes": [80], "filter_threshold": 0.7, "filter_similarity": "tfidf",
+                  "filter_sizes": [80], "n_jobs": 1, "n_resamples": 200, "self_bleu_texts": 8,
+                  "max_length": 16},
+        "default": {"max_examples": 0, "quality_examples": 40, "quality_recipes": None, "quality_n_aug": 2,
+                    "alpha": 0.1, "ablation_recipes": ["eda"], "train_sizes": [250, 500, 1000, 0],
+                    "protocol": "eda", "alphas": [0.0, 0.1], "n_augs": [2], "n_seeds": 3,
+                    "learners": ["tfidf_logreg", "transformer"],
+                    "transformer_model": "tiny:num_layers=1,hidden_size=64,num_heads=2", "transformer_steps": 100,
+                    "transformer_sizes": [500], "filter_threshold": 0.7, "filter_similarity": "tfidf",
+                    "filter_sizes": [250], "n_jobs": 2, "n_resamples": 1000, "self_bleu_texts": 30,
+                    "max_length": 256},
+        "full": {"max_examples": 0, "quality_examples": 500, "quality_recipes": None, "quality_n_aug": 4,
+                 "alpha": 0.1, "ablation_recipes": ["eda", "eda_sr", "eda_ri", "eda_rs", "eda_rd"],
+                 "train_sizes": [500, 2000, 0], "protocol": "eda", "alphas": [0.0, 0.05, 0.1, 0.2],
+                 "n_augs": [1, 4, 16], "n_seeds": 5, "learners": ["tfidf_logreg", "transformer"],
+                 "transformer_model": "minilm", "transformer_steps": 300, "transformer_sizes": [500, 2000],
+                 "filter_threshold": 0.8, "filter_similarity": "minilm", "filter_sizes": [500, 2000, 0],
+                 "n_jobs": -1, "n_resamples": 2000, "self_bleu_texts": 100, "max_length": 256},
     },
     "sweeps": {
         # compare_model runs the five-strategy race (n_trials None = the grid size, per sampler seed);

@@ -34,17 +34,28 @@ The package, one module per concern (compute → findings → plot; the widget l
 from __future__ import annotations
 
 from workbench.augmentation.ablation import (  # noqa: F401  (grid parsers, for the profile tests)
-    ABLATION_COLUMNS,
     EDA_PAPER_GAINS,
+    EDA_RECOMMENDED,
     RUN_COLUMNS,
     AblationResult,
     _as_numbers,
     _as_sizes,
-    ablation_records,
     downstream_ablation,
+    eda_parameters,
+)
+from workbench.augmentation.decision import (
+    ABLATION_COLUMNS,
+    ablation_decision,
+    ablation_records,
+    control_name,
+    filter_effect,
 )
 from workbench.augmentation.embeddings import sentence_embeddings
-from workbench.augmentation.findings import recommend_augmentation
+from workbench.augmentation.findings import (
+    augmentation_findings,
+    recommend_augmentation,
+)
+from workbench.augmentation.learners import LEARNERS, TransformerSettings
 from workbench.augmentation.metrics import (
     WordDiff,
     changed_word_ratio,
@@ -61,14 +72,23 @@ from workbench.augmentation.quality import (
     quality_wide,
 )
 from workbench.augmentation.recipes import MODEL_RECIPES, RECIPES, make_augmenter
-from workbench.augmentation.render import variants_html
+from workbench.augmentation.render import examples_html, variants_html
+from workbench.augmentation.report import (
+    augmentation_results,
+    augmentation_summary,
+    quality_recipes,
+    run_ablation,
+    run_quality,
+)
 from workbench.augmentation.resources import wordnet_reader
-from workbench.augmentation.run import AUGMENT_COLUMNS, augment
+from workbench.augmentation.run import AUGMENT_COLUMNS, augment, variant_kinds
 
 __all__ = [
     "ABLATION_COLUMNS",
     "AUGMENT_COLUMNS",
     "EDA_PAPER_GAINS",
+    "EDA_RECOMMENDED",
+    "LEARNERS",
     "MODEL_RECIPES",
     "QUALITY_COLUMNS",
     "QUALITY_METRICS",
@@ -76,20 +96,33 @@ __all__ = [
     "RUN_COLUMNS",
     "AblationResult",
     "AugmentationComparison",
+    "TransformerSettings",
     "WordDiff",
+    "ablation_decision",
     "ablation_records",
     "augment",
+    "augmentation_findings",
+    "augmentation_results",
+    "augmentation_summary",
     "changed_word_ratio",
     "compare_augmenters",
+    "control_name",
     "distinct_n",
     "downstream_ablation",
+    "eda_parameters",
+    "examples_html",
+    "filter_effect",
     "make_augmenter",
     "plot_ablation",
     "plot_quality",
+    "quality_recipes",
     "quality_wide",
     "recommend_augmentation",
+    "run_ablation",
+    "run_quality",
     "self_bleu",
     "sentence_embeddings",
+    "variant_kinds",
     "variants_html",
     "word_diff",
     "wordnet_reader",

@@ -1,4 +1,5 @@
-"""Does augmentation help a classifier? The EDA protocol (:func:`downstream_ablation`)."""
+"""Does augmentation help a classifier? EDA's protocol, run (:func:`downstream_ablation`); the decision
+from its predictions is :mod:`workbench.augmentation.decision`."""
 
 from __future__ import annotations
 
@@ -13,18 +14,30 @@ import numpy as np
 import pandas as pd
 
 from workbench._progress import progress_bar
-from workbench._validation import check_float, check_int
+from workbench._validation import check_choice, check_float, check_int, check_type
+from workbench.augmentation.learners import (
+    LEARNERS,
+    TransformerSettings,
+    fit_and_predict,
+)
 from workbench.augmentation.recipes import _as_names, _outcome_of
-from workbench.augmentation.run import _check_n_jobs, _shared_workers, augment
+from workbench.augmentation.run import (
+    _check_n_jobs,
+    _shared_workers,
+    augment,
+    variant_kinds,
+)
 from workbench.errors import ParameterError
-from workbench.evaluation import mean_ci, mean_difference_test
 
-RUN_COLUMNS: tuple[str, ...] = ("train_size", "requested_size", "augmenter", "alpha", "n_aug", "seed",
-                                "n_train", "baseline_accuracy", "augmented_accuracy", "status", "reason")
-ABLATION_COLUMNS: tuple[str, ...] = (
-    "train_size", "requested_size", "augmenter", "alpha", "n_aug", "n_seeds", "baseline_mean", "baseline_ci_low",
-    "baseline_ci_high", "augmented_mean", "augmented_ci_low", "augmented_ci_high", "gain", "ci_low", "ci_high",
-    "p_value", "p_value_seeds", "status", "reason")
+RUN_COLUMNS: tuple[str, ...] = ("learner", "train_size", "requested_size", "augmenter", "alpha", "n_aug", "seed",
+                                "n_train", "n_added", "train_seconds", "validation_score", "test_score", "status",
+                                "reason")
+BASELINE = "none"  # the augmenter name of the run without augmentation
+COPIES = "copies"  # the augmenter name of the control: each text repeated n_aug times
+FILTERED = "+filter"  # suffix of a recipe's cell trained on the variants the constraint filter keeps
+PROTOCOLS: tuple[str, ...] = ("eda", "grid")
+EDA_RECOMMENDED: tuple[tuple[int, float, int], ...] = ((500, 0.05, 16), (2000, 0.05, 8), (5000, 0.1, 4))
+"""Wei & Zou (2019), Table 3, recommended parameters: (training examples, alpha, n_aug); 'more' uses the last."""
 
 EDA_PAPER_GAINS: dict[str, float] = {"500": 3.0, "full": 0.8}
 """Average accuracy gain in points from EDA over five tasks, RNN and CNN (Wei & Zou 2019, Table 2)."""
@@ -37,13 +50,18 @@ class AblationResult:
     Attributes
     ----------
     runs : pandas.DataFrame
-        Columns :data:`RUN_COLUMNS`: one row per training size, configuration and seed.
-    table : pandas.DataFrame
-        Columns :data:`ABLATION_COLUMNS`: one row per training size and configuration, seeds pooled.
+        Columns :data:`RUN_COLUMNS`: one row per learner, training size, configuration and seed
+        (``augmenter`` ``"none"`` is the baseline, ``"copies"`` the plain-copies control).
+    predictions : dict
+        ``(learner, train_size, augmenter, alpha, n_aug) -> {seed: {"validation": ids, "test": ids}}``.
+    y_validation, y_test : numpy.ndarray
+        Gold label ids of the two evaluation splits.
     """
 
     runs: pd.DataFrame
-    table: pd.DataFrame
+    predictions: dict
+    y_validation: np.ndarray
+    y_test: np.ndarray
 
 
 def _as_sizes(value: str | Sequence[int | str], func: str) -> list[int]:
@@ -84,47 +102,82 @@ def _as_numbers(value: str | Sequence[float], name: str, func: str, kind: type, 
     return list(dict.fromkeys(out))
 
 
+def eda_parameters(n_train: int) -> tuple[float, int]:
+    """EDA's recommended ``(alpha, n_aug)`` for ``n_train`` training examples (Wei & Zou 2019, Table 3).
+
+    The table's rows are 500, 2,000, 5,000 and more; a size takes the row nearest on a log scale
+    (up to 1,000 the 500 row, up to about 3,160 the 2,000 row, then the 5,000 row).
+
+    >>> [eda_parameters(n) for n in (500, 2000, 5000, 250, 40000)]
+    [(0.05, 16), (0.05, 8), (0.1, 4), (0.05, 16), (0.1, 4)]
+    """
+    check_int("n_train", n_train, "eda_parameters", low=1)
+    sizes = np.log([row[0] for row in EDA_RECOMMENDED])
+    row = EDA_RECOMMENDED[int(np.argmin(np.abs(sizes - np.log(n_train)) + 1e-9 * np.arange(len(sizes))))]
+    return row[1], row[2]
+
+
+def _configs(protocol: str, size: int, alphas: list[float], n_augs: list[int]) -> list[tuple[float, int]]:
+    """The (alpha, n_aug) pairs of one size: EDA's rule, or the grid (alpha 0 is the copies control, run anyway)."""
+    if protocol == "eda":
+        return [eda_parameters(size)]
+    return [(a, k) for a in alphas if a > 0 for k in n_augs]
+
+
 def downstream_ablation(dataset: Any, *, recipes: str | Sequence[str] = ("eda",),
-                        train_sizes: str | Sequence[int | str] = (250, 500, 1000, "full"),
+                        train_sizes: str | Sequence[int | str] = (250, 500, 1000, "full"), protocol: str = "eda",
                         alphas: str | Sequence[float] = (0.1,), n_augs: str | Sequence[int] = (4,),
-                        seeds: Sequence[int] = (0, 1, 2), n_jobs: int = 1, n_resamples: int = 1000,
-                        progress: bool = True, model: str | None = None,
+                        seeds: Sequence[int] = (0, 1, 2), learners: Sequence[str] = ("tfidf_logreg",),
+                        transformer: TransformerSettings | None = None,
+                        transformer_sizes: Sequence[int | str] | None = None, keep_unchanged: bool = False,
+                        filter_threshold: float | None = None, filter_similarity: str = "tfidf",
+                        filter_sizes: Sequence[int | str] | None = None,
+                        n_jobs: int = 1, progress: bool = True, model: str | None = None,
                         translation_models: str | Sequence[str] | None = None,
                         nltk_data: str | os.PathLike | None = None,
                         vectors: str | os.PathLike | None = None) -> AblationResult:
-    """Does augmentation help a classifier, by training-set size? The EDA protocol (Wei & Zou 2019).
+    """Does augmentation help a classifier, by training-set size? EDA's protocol (Wei & Zou 2019).
 
     For each seed and training size, a stratified subsample of ``train`` (seeded) trains the baseline;
-    the same subsample plus ``n_aug`` variants of each of its texts (labels copied) trains the
-    augmented model. Both are TF-IDF + logistic regression (:func:`workbench.baselines.tfidf_logreg`,
-    same settings, so the same model and budget) scored on the whole ``test`` split. A text's variants
-    depend only on (seed, its row in ``train``), so each text is augmented once per seed and recipe
-    for all sizes, and smaller ``n_aug`` reuse the first variants.
+    the same subsample plus up to ``n_aug`` variants of each of its texts (labels copied) trains the
+    augmented model, and the same subsample with each text repeated ``n_aug`` times trains the
+    plain-copies control. Every model predicts the whole ``validation`` and ``test`` splits; the
+    decision (choose on validation, compare on test, Holm over the grid) is
+    :func:`workbench.augmentation.decision.ablation_table` and :func:`ablation_verdicts`.
 
-    Statistics per size and configuration, seeds pooled: accuracy means; their 95% intervals and the
-    gain's come from a percentile bootstrap over test examples of the per-example correctness
-    averaged over seeds (paired: an example keeps both models' results); ``p_value`` is two-sided
-    under the shifted null (Berg-Kirkpatrick et al. 2012), as in
-    :func:`workbench.evaluation.paired_bootstrap_test`. It treats the test set as the sample; the
-    spread between training subsamples is in ``p_value_seeds``, a paired t-test over seeds.
+    ``protocol="eda"`` takes alpha and n_aug from EDA's table for each size (:func:`eda_parameters`);
+    ``"grid"`` crosses ``alphas`` and ``n_augs``. Variants that failed, that equal their source, or
+    that repeat an earlier variant of the same source are not added (``keep_unchanged=True`` keeps the
+    unchanged and repeated ones, as nlpaug returns them); ``n_added`` counts what was added. A text's
+    variants depend only on (seed, its row in ``train``), so smaller ``n_aug`` reuse the first variants.
 
     Parameters
     ----------
     dataset : datasets.DatasetDict
-        With ``train`` and ``test`` splits, ``text`` and ``label`` (ClassLabel) columns.
+        ``train``, ``validation`` and ``test`` splits, ``text`` and ``label`` (ClassLabel) columns.
     recipes : str or sequence of str
         Augmenters to test.
     train_sizes : str or sequence
         Sizes (ints >= 2; ``"full"`` or 0 for the whole split); a size above the split is the split.
+    protocol : {"eda", "grid"}
     alphas, n_augs : str or sequence
-        Grid of strengths and variants per text. ``alpha = 0`` adds plain copies (run once, under the
-        first recipe's name): the control for what repeating the data alone does to the fit.
+        The grid of ``protocol="grid"``.
     seeds : sequence of int
-        One run per seed (subsample, augmentation and classifier); at least 1, 3 or more for intervals.
+        One run per seed (subsample, augmentation and learner); 3 or more for the seed-level test.
+    learners : sequence of {"tfidf_logreg", "transformer"}
+    transformer : TransformerSettings, optional
+        The transformer learner (a tiny encoder, 100 steps, by default).
+    transformer_sizes : sequence, optional
+        Sizes the transformer trains at (default every size): fine-tunes cost far more than fits.
+    keep_unchanged : bool
+        Add unchanged and repeated variants too.
+    filter_threshold : float, optional
+        With a value, every augmenting cell at ``filter_sizes`` (default every size) gets a twin,
+        ``"<recipe>+filter"``, trained on the variants that pass the constraint filter
+        (:func:`~workbench.augmentation.constraints.constraint_filter`: ``filter_similarity`` cosine >=
+        the threshold, and the oracle, the TF-IDF learner fitted on the same subsample, gives the source's label).
     n_jobs : int
-        Processes for augmenting.
-    n_resamples : int
-        Bootstrap resamples.
+        Processes for augmenting and for the TF-IDF fits.
     model, translation_models, nltk_data, vectors
         Resources of the model and dictionary recipes (see :func:`compare_augmenters`).
 
@@ -132,8 +185,7 @@ def downstream_ablation(dataset: Any, *, recipes: str | Sequence[str] = ("eda",)
     -------
     AblationResult
         A configuration whose optional resource is missing has ``status = "skipped"`` and a reason
-        saying how to get it; one whose augmenting or fitting broke has ``status = "failed"`` and the
-        reason, in ``runs`` (per seed) and ``table``. The other configurations go on.
+        saying how to get it; one whose augmenting or fitting broke has ``status = "failed"``.
 
     Examples
     --------
@@ -142,68 +194,109 @@ def downstream_ablation(dataset: Any, *, recipes: str | Sequence[str] = ("eda",)
     >>> rows = {"text": [f"great tasty {i}" for i in range(20)] + [f"awful stale {i}" for i in range(20)],
     ...         "label": [1] * 20 + [0] * 20}
     >>> split = Dataset.from_dict(rows, features=features)
-    >>> result = downstream_ablation(DatasetDict(train=split, test=split), recipes="word_swap",
-    ...                              train_sizes="10,full", n_augs="1", seeds=[0, 1, 2], progress=False)
-    >>> result.table[["train_size", "n_seeds"]].values.tolist()
-    [[10, 3], [40, 3]]
+    >>> result = downstream_ablation(DatasetDict(train=split, validation=split, test=split), recipes="word_swap",
+    ...                              train_sizes="10,full", seeds=[0, 1, 2], progress=False)
+    >>> sorted(set(result.runs["augmenter"])), sorted(set(result.runs["n_aug"]))
+    (['copies', 'none', 'word_swap'], [0, 16])
     """
     from workbench.baselines import _check_splits
 
     func = "downstream_ablation"
-    _check_splits(dataset, func, ("train", "test"), "text", "label")
+    label_names = _check_splits(dataset, func, ("train", "validation", "test"), "text", "label")
     recipes = _as_names(recipes, "recipes", func)
     sizes = _as_sizes(train_sizes, func)
+    check_choice("protocol", protocol, func, PROTOCOLS)
     alphas = _as_numbers(alphas, "alphas", func, float, 0.0, 1.0)
     n_augs = _as_numbers(n_augs, "n_augs", func, int, 1, None)
     seeds = _as_numbers(list(seeds), "seeds", func, int, 0, None)
-    check_int("n_resamples", n_resamples, func, low=1)
+    learners = [check_choice("learners", name, func, LEARNERS) or name for name in learners]
+    check_type("keep_unchanged", keep_unchanged, func, bool)
     n_jobs = _check_n_jobs(n_jobs, func)
+    if filter_threshold is not None:
+        check_float("filter_threshold", filter_threshold, func, low=-1.0, high=1.0)
+        check_choice("filter_similarity", filter_similarity, func, ("tfidf", "minilm"))
     texts = list(dataset["train"]["text"])
     labels = np.asarray(dataset["train"]["label"])
-    y_test = np.asarray(dataset["test"]["label"])
-    resolved = sorted({len(texts) if size == 0 or size >= len(texts) else size for size in sizes})
-    requested = {len(texts) if size == 0 or size >= len(texts) else size: size for size in sizes}
-    # alpha = 0 (plain copies) is the same for every recipe: run it once.
-    configs = [(r, a, k) for r in recipes for a in alphas for k in n_augs if a > 0 or r == recipes[0]]
-    resources = dict(model=model, translation_models=translation_models, nltk_data=nltk_data, vectors=vectors)
-    test = (list(dataset["test"]["text"]), y_test.tolist(), dataset["train"].features["label"].names)
-    runs, fits = [], {}  # fits: ("baseline", seed, size) or ("run", index in runs) -> (seed, texts, labels)
+    resolve = {size: len(texts) if size == 0 or size >= len(texts) else size for size in sizes}
+    resolved = sorted(set(resolve.values()))
+    requested = {value: key for key, value in resolve.items()}
+    neural = set(resolved) if transformer_sizes is None else {resolve.get(s, s) for s in _as_sizes(transformer_sizes, func)}
+    plan = {size: _configs(protocol, size, alphas, n_augs) for size in resolved}
+    constraint = None if filter_threshold is None else {
+        "threshold": float(filter_threshold), "similarity": filter_similarity,
+        "sizes": set(resolved) if filter_sizes is None else {resolve.get(s, s) for s in _as_sizes(filter_sizes, func)}}
+    resources = {"model": model, "translation_models": translation_models, "nltk_data": nltk_data, "vectors": vectors}
+    evaluation = {split: list(dataset[split]["text"]) for split in ("validation", "test")}
+    runs, fits = [], {}
     with _shared_workers(n_jobs) as pool:  # one set of workers for all seeds: their caches stay warm
         for seed in seeds:
             picks = {size: _pick(labels, size, seed) for size in resolved}
-            needed = sorted(set().union(*[set(p.tolist()) for p in picks.values()]))
-            for size in resolved:
-                fits[("baseline", seed, size)] = (seed, *_training_set(texts, labels, picks[size], {}, 0))
-            for recipe, alpha in dict.fromkeys((r, a) for r, a, _ in configs):
-                variants, status, reason = _variants_by_id(texts, needed, recipe, alpha, max(n_augs), seed, n_jobs,
-                                                           **resources)
-                for n_aug, size in itertools.product(n_augs, resolved):
-                    runs.append(dict(train_size=size, requested_size=requested[size], augmenter=recipe, alpha=alpha,
-                                     n_aug=n_aug, seed=seed, n_train=len(picks[size]) * (1 + n_aug),
-                                     augmented_accuracy=float("nan"), status="ok", reason=None))
-                    if status == "ok":
-                        fits[("run", len(runs) - 1)] = (seed, *_training_set(texts, labels, picks[size], variants,
-                                                                             n_aug))
+            variants = {}
+            for recipe, alpha in dict.fromkeys((r, a) for cfg in plan.values() for r in recipes for a, _ in cfg):
+                ids = sorted({i for size, cfg in plan.items() if any(a == alpha for a, _ in cfg)
+                              for i in picks[size].tolist()})
+                most = max(k for cfg in plan.values() for a, k in cfg if a == alpha)
+                variants[recipe, alpha] = _variants_by_id(texts, ids, recipe, alpha, most, seed, n_jobs,
+                                                          keep_unchanged=keep_unchanged, **resources)
+            for learner, size in itertools.product(learners, resolved):
+                if learner == "transformer" and size not in neural:
+                    continue
+                cells = [(BASELINE, 0.0, 0)] + [(COPIES, 0.0, k) for k in dict.fromkeys(k for _, k in plan[size])]
+                cells += [(r, a, k) for r in recipes for a, k in plan[size]]
+                if constraint is not None and size in constraint["sizes"]:
+                    cells += [(r + FILTERED, a, k) for r in recipes for a, k in plan[size]]
+                for recipe, alpha, n_aug in cells:
+                    if recipe.endswith(FILTERED):
+                        if (size, recipe, alpha) not in variants:
+                            variants[size, recipe, alpha] = _filtered(texts, labels, picks[size], label_names, seed,
+                                                                      variants[recipe[:-len(FILTERED)], alpha],
+                                                                      constraint)
+                        got, status, reason = variants[size, recipe, alpha]
                     else:
-                        runs[-1] |= dict(n_train=len(picks[size]), status=status, reason=reason)
-        hits, errors = _fit_all(pool, fits, test, progress)
-    correct = {}
+                        got, status, reason = ({}, "ok", None) if recipe in (BASELINE, COPIES) else variants[recipe,
+                                                                                                             alpha]
+                    train = _training_set(texts, labels, picks[size], got, n_aug, copies=recipe == COPIES)
+                    runs.append({"learner": learner, "train_size": size, "requested_size": requested.get(size, size),
+                                     "augmenter": recipe, "alpha": alpha, "n_aug": n_aug, "seed": seed, "n_train": len(train[0]),
+                                     "n_added": len(train[0]) - len(picks[size]), "status": status, "reason": reason})
+                    if status == "ok":
+                        fits[len(runs) - 1] = (learner, seed, *train)
+        outputs, errors = _fit_all(pool, fits, evaluation, label_names, transformer, progress)
+    y_validation, y_test = (np.asarray(dataset[split]["label"]) for split in ("validation", "test"))
+    predictions: dict = {}
     for i, row in enumerate(runs):
-        base_key = ("baseline", row["seed"], row["train_size"])
-        for key in (base_key, ("run", i)):
-            if key in errors and row["status"] == "ok":
-                row.update(status="failed", reason=errors[key])
-        if base_key not in hits:
+        if i in errors:
+            row.update(status="failed", reason=errors[i])
+        if i not in outputs:
             continue
-        base = hits[base_key]
-        row["baseline_accuracy"] = float(base.mean())
-        if ("run", i) in hits and row["status"] == "ok":
-            row["augmented_accuracy"] = float(hits[("run", i)].mean())
-            key = (row["train_size"], row["augmenter"], row["alpha"], row["n_aug"])
-            correct.setdefault(key, []).append((base, hits[("run", i)]))
-    runs_frame = pd.DataFrame(runs, columns=list(RUN_COLUMNS))
-    table = _ablation_table(runs_frame, correct, y_test, n_resamples, seeds[0])
-    return AblationResult(runs_frame, table)
+        out = outputs[i]
+        row.update(train_seconds=out["seconds"], validation_score=float(np.mean(out["validation"] == y_validation)),
+                   test_score=float(np.mean(out["test"] == y_test)))
+        key = (row["learner"], row["train_size"], row["augmenter"], row["alpha"], row["n_aug"])
+        predictions.setdefault(key, {})[row["seed"]] = {"validation": out["validation"], "test": out["test"]}
+    return AblationResult(pd.DataFrame(runs, columns=list(RUN_COLUMNS)), predictions, y_validation, y_test)
+
+
+def _filtered(texts, labels, picked: np.ndarray, label_names, seed: int, found: tuple, constraint: dict) -> tuple:
+    """The variants of ``found`` that pass :func:`~workbench.augmentation.constraints.constraint_filter`, the
+    oracle being TF-IDF + logistic regression trained on the same picked texts without augmentation."""
+    from workbench.augmentation.constraints import constraint_filter
+    from workbench.augmentation.learners import tfidf_oracle
+
+    by_id, status, reason = found
+    if status != "ok":
+        return {}, status, reason
+    picked_set = set(picked.tolist())
+    items = [(i, k, v) for i, pairs in by_id.items() if i in picked_set for k, v in pairs]
+    oracle = tfidf_oracle([texts[i] for i in picked.tolist()], labels[picked].tolist(), label_names, seed)
+    keep = constraint_filter([texts[i] for i, _, _ in items], [v for _, _, v in items],
+                             [int(labels[i]) for i, _, _ in items], oracle=oracle,
+                             similarity=constraint["similarity"], threshold=constraint["threshold"])
+    kept: dict[int, list[tuple[int, str]]] = {}
+    for (i, k, v), ok in zip(items, keep):
+        if ok:
+            kept.setdefault(i, []).append((k, v))
+    return kept, "ok", None
 
 
 def _pick(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -212,8 +305,13 @@ def _pick(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.arange(len(labels)) if size >= len(labels) else _stratified_pick(labels, size, seed)
 
 
-def _variants_by_id(texts, ids, recipe, alpha, n_aug, seed, n_jobs, *, model, translation_models, nltk_data,
-                    vectors):
+def _variants_by_id(texts, ids, recipe, alpha, n_aug, seed, n_jobs, *, keep_unchanged, model, translation_models,
+                    nltk_data, vectors):
+    """``({text id: variants worth adding}, status, reason)``: failed variants are dropped, and unchanged
+    or repeated ones too unless ``keep_unchanged`` (each list keeps nlpaug's order, so a prefix is the
+    variants a smaller n_aug would get)."""
+    if not ids:
+        return {}, "ok", None
     try:
         frame = augment([texts[i] for i in ids], recipe, alpha=alpha, n_aug=n_aug, seed=seed, n_jobs=n_jobs,
                         text_ids=ids, progress=False, nltk_data=nltk_data, vectors=vectors,
@@ -222,35 +320,47 @@ def _variants_by_id(texts, ids, recipe, alpha, n_aug, seed, n_jobs, *, model, tr
         return {}, *_outcome_of(exc)
     if (frame["status"] != "ok").all():
         return {}, "failed", f"every variant failed: {frame['reason'].iloc[0]}"
-    return frame.groupby("text_id", sort=False)["augmented"].agg(list).to_dict(), "ok", None
+    frame = frame.assign(kind=variant_kinds(frame))
+    kept = frame["kind"].isin(("changed",) if not keep_unchanged else ("changed", "unchanged", "repeated"))
+    positions = frame.groupby("text_id", sort=False).cumcount()  # a variant's place among its text's n_aug
+    by_id: dict[int, list[tuple[int, str]]] = {}
+    for text_id, k, variant, keep in zip(frame["text_id"], positions, frame["augmented"], kept):
+        if keep:
+            by_id.setdefault(int(text_id), []).append((int(k), variant))
+    return by_id, "ok", None
 
 
-def _training_set(texts, labels, picked: np.ndarray, variants: dict[int, list[str]], n_aug: int):
-    """The picked texts and labels, plus the first ``n_aug`` variants of each (labels copied)."""
+def _training_set(texts, labels, picked: np.ndarray, variants: dict[int, list[tuple[int, str]]], n_aug: int, *,
+                  copies: bool = False):
+    """The picked texts and labels, plus each text's kept variants among its first ``n_aug`` (labels
+    copied), or with ``copies`` the text itself ``n_aug`` more times."""
     train_texts = [texts[i] for i in picked.tolist()]
     train_labels = labels[picked].tolist()
     for i in picked.tolist() if n_aug else []:
-        train_texts += variants[i][:n_aug]
-        train_labels += [int(labels[i])] * n_aug
+        added = [texts[i]] * n_aug if copies else [v for k, v in variants.get(i, []) if k < n_aug]
+        train_texts += added
+        train_labels += [int(labels[i])] * len(added)
     return train_texts, train_labels
 
 
-def _fit_all(pool, fits: dict, test: tuple, progress: bool) -> tuple[dict[Any, np.ndarray], dict[Any, str]]:
-    """Per-test-example correctness of every fit (on the workers when there are some), and the
-    one-line reason of every fit that raised."""
+def _fit_all(pool, fits: dict, evaluation: dict, label_names: list[str], transformer,
+             progress: bool) -> tuple[dict[int, dict], dict[int, str]]:
+    """Predictions of every fit (TF-IDF fits on the workers when there are some; fine-tunes here, where
+    torch's threads use the cores), and the one-line reason of every fit that raised."""
     bar = progress_bar(total=len(fits), desc="ablation fits", disable=not progress)
-    out, errors = {}, {}
+    out, errors, futures = {}, {}, {}
     try:
-        if pool is None:
-            for key, (seed, train_texts, train_labels) in fits.items():
-                try:
-                    out[key] = _fit_and_score(train_texts, train_labels, *test, seed)
-                except Exception as exc:  # noqa: BLE001 - a failed fit is a failed row, not the end
-                    errors[key] = _outcome_of(exc)[1]
-                bar.update(1)
-            return out, errors
-        futures = {pool.submit(_fit_and_score, train_texts, train_labels, *test, seed): key
-                   for key, (seed, train_texts, train_labels) in fits.items()}
+        for key, (learner, seed, train_texts, train_labels) in fits.items():
+            args = (learner, train_texts, train_labels, evaluation)
+            kwargs = {"label_names": label_names, "seed": seed, "transformer": transformer}
+            if pool is not None and learner == "tfidf_logreg":
+                futures[pool.submit(fit_and_predict, *args, **kwargs)] = key
+                continue
+            try:
+                out[key] = fit_and_predict(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - a failed fit is a failed row, not the end
+                errors[key] = _outcome_of(exc)[1]
+            bar.update(1)
         for future in as_completed(futures):
             try:
                 out[futures[future]] = future.result()
@@ -260,68 +370,3 @@ def _fit_all(pool, fits: dict, test: tuple, progress: bool) -> tuple[dict[Any, n
         return out, errors
     finally:
         bar.close()
-
-
-def _fit_and_score(train_texts: list[str], train_labels: list[int], test_texts: list[str], test_labels: list[int],
-                   label_names: list[str], seed: int) -> np.ndarray:
-    """Per-test-example correctness of TF-IDF + logistic regression (workbench.baselines.tfidf_logreg)."""
-    import datasets
-    from threadpoolctl import threadpool_limits
-
-    from workbench.baselines import tfidf_logreg
-
-    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=label_names)})
-    splits = datasets.DatasetDict(
-        train=datasets.Dataset.from_dict({"text": train_texts, "label": train_labels}, features=features),
-        test=datasets.Dataset.from_dict({"text": test_texts, "label": test_labels}, features=features))
-    # One BLAS thread: these sparse fits are small, and BLAS threads waiting for busy cores made them
-    # 30x slower on a loaded 2-core machine (0.12 s against 3.8 s).
-    with threadpool_limits(limits=1, user_api="blas"):
-        result = tfidf_logreg(splits, seed=seed)
-    return (np.asarray(result.y_pred) == np.asarray(result.y_true)).astype(float)
-
-
-def _ablation_table(runs: pd.DataFrame, correct: dict, y_test: np.ndarray, n_resamples: int,
-                    seed: int) -> pd.DataFrame:
-    from scipy.stats import ttest_rel
-
-    rows = []
-    for (size, recipe, alpha, n_aug), group in runs.groupby(["train_size", "augmenter", "alpha", "n_aug"],
-                                                           sort=False):
-        row = dict(train_size=size, requested_size=group["requested_size"].iloc[0], augmenter=recipe, alpha=alpha,
-                   n_aug=n_aug, n_seeds=int((group["status"] == "ok").sum()),
-                   baseline_mean=float(group["baseline_accuracy"].mean()))
-        pairs = correct.get((size, recipe, alpha, n_aug))
-        if not pairs:
-            status = "skipped" if (group["status"] == "skipped").all() else "failed"
-            rows.append(row | dict(status=status, reason=group.loc[group["status"] == status, "reason"].iloc[0]))
-            continue
-        base = np.mean([b for b, _ in pairs], axis=0)  # per test example, averaged over seeds
-        aug = np.mean([a for _, a in pairs], axis=0)
-        base_low, base_high = mean_ci(base, n_resamples=n_resamples, seed=seed)
-        aug_low, aug_high = mean_ci(aug, n_resamples=n_resamples, seed=seed)
-        test = mean_difference_test(aug - base, n_resamples=n_resamples, seed=seed)
-        seed_gain = [a.mean() - b.mean() for b, a in pairs]
-        p_seeds = float("nan")
-        if len(pairs) >= 2 and np.std(seed_gain) > 0:
-            p_seeds = float(ttest_rel([a.mean() for _, a in pairs], [b.mean() for b, _ in pairs]).pvalue)
-        rows.append(row | dict(
-            baseline_mean=float(base.mean()), baseline_ci_low=base_low, baseline_ci_high=base_high,
-            augmented_mean=float(aug.mean()), augmented_ci_low=aug_low, augmented_ci_high=aug_high,
-            gain=test["delta"], ci_low=test["ci95"][0], ci_high=test["ci95"][1], p_value=test["p_value"],
-            p_value_seeds=p_seeds, status="ok", reason=None))
-    return pd.DataFrame(rows, columns=list(ABLATION_COLUMNS))
-
-
-def ablation_records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """The ablation table as summary rows ``{train_size, augmenter, alpha, n_aug, n_seeds, baseline_mean,
-    augmented_mean, gain, ci95: [low, high], p_value}``.
-
-    >>> row = dict.fromkeys(ABLATION_COLUMNS, 0.5) | {"train_size": 500, "augmenter": "eda", "n_seeds": 3}
-    >>> ablation_records(pd.DataFrame([row]))[0]["ci95"]
-    [0.5, 0.5]
-    """
-    keys = ("train_size", "augmenter", "alpha", "n_aug", "n_seeds", "baseline_mean", "augmented_mean", "gain",
-            "p_value")
-    return [{key: row[key] for key in keys} | {"ci95": [row["ci_low"], row["ci_high"]]}
-            for row in table.to_dict("records")]

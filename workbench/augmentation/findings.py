@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 
+from workbench.augmentation.ablation import EDA_PAPER_GAINS
 from workbench.augmentation.quality import ORIGINAL, QUALITY_COLUMNS, quality_wide  # noqa: F401  (the example uses QUALITY_COLUMNS)
+from workbench.verdicts import findings_markdown
 
 
 def recommend_augmentation(quality: pd.DataFrame, table: pd.DataFrame, *, significance: float = 0.05) -> str:
@@ -66,3 +70,53 @@ def _gain_sentence(ok: pd.DataFrame, significance: float) -> str:
         return text + f" It still helped with all {largest} training examples."
     return text + (f" Augment when you have about {largest_win} labelled examples or fewer; with more it gave no "
                    f"significant gain.")
+
+
+LONGPRE_2020 = ("Longpre et al. (2020, \"How effective is task-agnostic data augmentation for pretrained "
+                "transformers?\") found no consistent gain from EDA or back-translation for pretrained transformers")
+
+
+def _md(value) -> str:
+    return html.escape(str(value)).replace("*", "\\*").replace("_", "\\_")
+
+
+def augmentation_findings(quality: pd.DataFrame, table: pd.DataFrame, verdicts: dict[str, dict],
+                          choice: str | None) -> str:
+    """"What this means", as escaped Markdown: the verdict (chosen on validation, reported on test, Holm over
+    the grid), the plain-copies control at the same n_aug, the paper references, and what the quality
+    table says about labels (every name and dataset-derived string escaped).
+
+    >>> table = pd.DataFrame([dict(learner="tfidf_logreg", train_size=500, augmenter="eda", gain=0.01,
+    ...                            answer="no detectable effect", status="ok")])
+    >>> "Wei & Zou" in html.unescape(augmentation_findings(pd.DataFrame(columns=QUALITY_COLUMNS), table, {}, None))
+    True
+    """
+    from workbench.augmentation.decision import control_name
+
+    verdict = None if choice is None else verdicts[choice]
+    control = None if choice is None else verdicts.get(control_name(table, choice))
+    lines = []
+    if verdict is None:
+        lines.append("- The ablation produced no comparison (see its status column).")
+    else:
+        lines += [findings_markdown(verdict), ""]
+        if control is not None:
+            lines.append(f"- Plain copies of the same texts at the same n_aug (the control): **{control['answer']}**, "
+                         f"{100 * control['effect']['delta']:+.1f} points; what the new wording adds beyond repeating "
+                         f"the data is {100 * (verdict['effect']['delta'] - control['effect']['delta']):+.1f} points.")
+    ok = table[table["status"] == "ok"] if len(table) else table
+    for learner, rows in ok.groupby("learner", sort=False) if len(ok) else []:
+        pays = rows[rows["answer"] == "pays off"]
+        augmenting = rows[rows["augmenter"] != "copies"]
+        lines.append(f"- {_md(learner)}: {len(pays[pays['augmenter'] != 'copies'])} of {len(augmenting)} augmenting "
+                     f"cells pay off after Holm's correction; mean gain {100 * augmenting['gain'].mean():+.1f} points.")
+    lines.append(f"- For reference, Wei & Zou (2019, Table 2) report +{EDA_PAPER_GAINS['500']:.1f} points at 500 "
+                 f"training examples and +{EDA_PAPER_GAINS['full']:.1f} on full data sets (RNN and CNN); "
+                 f"{LONGPRE_2020}.")
+    wide = quality_wide(quality).drop(ORIGINAL, errors="ignore") if len(quality) else pd.DataFrame()
+    if "unchanged_rate" in wide and wide["unchanged_rate"].notna().any():
+        idle = wide["unchanged_rate"].dropna().sort_values(ascending=False)
+        lines.append(f"- The recipe that most often left a text unchanged is **{_md(idle.index[0])}** "
+                     f"({idle.iloc[0]:.0%} of its variants); unchanged and failed variants are left out of its "
+                     "quality figures and of the training data.")
+    return "\n".join(lines)

@@ -30,9 +30,10 @@ def word_diff(source: str, augmented: str) -> WordDiff:
     """Which words of ``augmented`` are new, which source words are gone, and the changed-word ratio.
 
     Words are runs of letters/digits or single punctuation marks, so nlpaug's re-spacing of
-    punctuation is not a change. ``difflib.SequenceMatcher`` finds the longest matching word blocks;
-    ``changed_ratio = 1 - matched / max(len(source words), len(augmented words))``.
-    ``segments`` cut ``augmented`` (whitespace kept) into ``(piece, is_new)``.
+    punctuation is not a change. ``changed_ratio`` is the word-level Levenshtein distance (nltk's
+    ``edit_distance`` on word lists: substitutions, insertions, deletions) over the longer text's word
+    count. For display, ``difflib.SequenceMatcher`` marks which words are new (``segments`` cut
+    ``augmented``, whitespace kept, into ``(piece, is_new)``) and which source words are ``removed``.
 
     Examples
     --------
@@ -44,9 +45,7 @@ def word_diff(source: str, augmented: str) -> WordDiff:
     source_words, new_words = _words(source), [m.group() for m in matches]
     matcher = difflib.SequenceMatcher(a=source_words, b=new_words, autojunk=False)
     is_new = [True] * len(new_words)
-    kept = 0
     for block in matcher.get_matching_blocks():
-        kept += block.size
         is_new[block.b:block.b + block.size] = [False] * block.size
     removed = [word for tag, i1, i2, _, _ in matcher.get_opcodes() if tag in ("replace", "delete")
                for word in source_words[i1:i2]]
@@ -58,17 +57,23 @@ def word_diff(source: str, augmented: str) -> WordDiff:
         position = match.end()
     if position < len(augmented):
         segments.append((augmented[position:], False))
+    return WordDiff(segments, removed, _edit_ratio(source_words, new_words))
+
+
+def _edit_ratio(source_words: list[str], new_words: list[str]) -> float:
+    from nltk.metrics.distance import edit_distance
+
     longest = max(len(source_words), len(new_words))
-    return WordDiff(segments, removed, 0.0 if longest == 0 else 1.0 - kept / longest)
+    return 0.0 if longest == 0 else edit_distance(source_words, new_words) / longest
 
 
 def changed_word_ratio(source: str, augmented: str) -> float:
-    """Share of words changed, inserted or deleted (see :func:`word_diff`).
+    """Word-level edit distance over the longer text's word count (see :func:`word_diff`).
 
-    >>> changed_word_ratio("a b c d", "a b c d e")
-    0.19999999999999996
+    >>> changed_word_ratio("a b c d", "a b c d e"), changed_word_ratio("a b c d", "b a c d")
+    (0.2, 0.5)
     """
-    return word_diff(source, augmented).changed_ratio
+    return _edit_ratio(_words(source), _words(augmented))
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:

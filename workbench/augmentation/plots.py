@@ -7,7 +7,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from workbench.augmentation.ablation import EDA_PAPER_GAINS
-from workbench.augmentation.findings import _config_name
 from workbench.augmentation.quality import ORIGINAL, quality_wide
 
 
@@ -45,12 +44,12 @@ def plot_ablation(table: pd.DataFrame, *, paper: bool = True) -> Figure:
     fig = Figure(figsize=(7.5, 4.2))
     ax = fig.subplots()
     ok = table[table["status"] == "ok"]
-    for (recipe, alpha, n_aug), group in ok.groupby(["augmenter", "alpha", "n_aug"], sort=False):
+    for (learner, recipe), group in ok.groupby(["learner", "augmenter"], sort=False):
         group = group.sort_values("train_size")
-        gain = 100 * group["gain"].to_numpy()
-        err = 100 * np.vstack([group["gain"] - group["ci_low"], group["ci_high"] - group["gain"]])
-        ax.errorbar(group["train_size"], gain, yerr=err, marker="o", capsize=3, linestyle="--" if alpha == 0 else "-",
-                    label=_config_name(group.iloc[0]))
+        gain = 100 * group["gain"].to_numpy(dtype=float)
+        err = 100 * np.vstack([group["gain"] - group["ci_low"], group["ci_high"] - group["gain"]]).astype(float)
+        ax.errorbar(group["train_size"], gain, yerr=err, marker="o", capsize=3,
+                    linestyle="--" if recipe == "copies" else "-", label=f"{recipe} ({learner})")
     ax.axhline(0.0, color="black", linewidth=0.8)
     if paper and len(ok):
         full = int(ok["train_size"].max())
@@ -59,7 +58,7 @@ def plot_ablation(table: pd.DataFrame, *, paper: bool = True) -> Figure:
     ax.set_xscale("log")
     ax.set_xlabel("training examples (before augmentation)")
     ax.set_ylabel("accuracy gain (points)")
-    ax.set_title("Gain from augmentation by training-set size (TF-IDF + logistic regression)")
+    ax.set_title("Gain over no augmentation by training-set size (EDA's alpha and n_aug per size)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

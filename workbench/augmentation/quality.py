@@ -23,12 +23,18 @@ from workbench.augmentation.recipes import (
     _outcome_of,
     make_augmenter,
 )
-from workbench.augmentation.run import AUGMENT_COLUMNS, _check_texts, augment
+from workbench.augmentation.run import (
+    AUGMENT_COLUMNS,
+    _check_texts,
+    augment,
+    variant_kinds,
+)
 from workbench.errors import ParameterError
 
-QUALITY_METRICS: tuple[str, ...] = ("changed_word_ratio", "semantic_similarity", "distinct_1", "distinct_2",
-                                    "self_bleu", "label_preservation", "prediction_agreement",
-                                    "sentences_per_second", "setup_seconds")
+QUALITY_METRICS: tuple[str, ...] = ("unchanged_rate", "failed_rate", "changed_word_ratio", "semantic_similarity",
+                                    "distinct_1", "distinct_2", "within_source_distinct_2", "self_bleu",
+                                    "label_preservation", "prediction_agreement", "sentences_per_second",
+                                    "setup_seconds")
 """Metrics :func:`compare_augmenters` reports per augmenter (definitions there)."""
 QUALITY_COLUMNS: tuple[str, ...] = ("augmenter", "metric", "value", "status", "reason")
 ORIGINAL = "original"  # the reference row of the quality table: the texts themselves
@@ -57,18 +63,23 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
                        recipes: str | Sequence[str] = tuple(r for r in RECIPES if r not in MODEL_RECIPES),
                        alpha: float = 0.1, n_aug: int = 1, seed: int = 0, n_jobs: int = 1,
                        classifier: Any = None, embedder: Callable[[list[str]], np.ndarray] | None = None,
-                       self_bleu_texts: int = 50, max_length: int = 128, progress: bool = True,
+                       self_bleu_texts: int = 50, max_length: int = 256, progress: bool = True,
                        model: str | None = None, translation_models: str | Sequence[str] | None = None,
-                       nltk_data: str | os.PathLike | None = None,
-                       vectors: str | os.PathLike | None = None) -> AugmentationComparison:
+                       nltk_data: str | os.PathLike | None = None, vectors: str | os.PathLike | None = None,
+                       keep_unchanged: bool = False) -> AugmentationComparison:
     """Augment ``texts`` with each recipe and measure the result.
 
-    Metrics (rows of ``quality``), over all variants of a recipe:
+    Metrics (rows of ``quality``), over the variants that changed their source (``keep_unchanged=True``
+    also counts unchanged and repeated ones, as nlpaug returns them):
 
-    ``changed_word_ratio``   mean :func:`changed_word_ratio` to the source
+    ``unchanged_rate``       share of all variants equal to their source but for spacing
+    ``failed_rate``          share of all variants whose augmentation raised
+    ``changed_word_ratio``   mean :func:`changed_word_ratio` (word-level edit distance) to the source
     ``semantic_similarity``  mean cosine of source and variant sentence embeddings (``embedder``,
                              default :func:`sentence_embeddings` with the bundled MiniLM)
-    ``distinct_1/2``         :func:`distinct_n` of the variants
+    ``distinct_1/2``         :func:`distinct_n` of the variants, all sources pooled
+    ``within_source_distinct_2`` distinct-2 among the ``n_aug`` variants of one source, averaged over
+                             sources (NaN with ``n_aug = 1``): the recipe's own diversity
     ``self_bleu``            :func:`self_bleu` of the variants (``self_bleu_texts`` drawn)
     ``label_preservation``   share of variants that ``classifier`` (trained on the original data,
                              e.g. ``tfidf_logreg(...).pipeline``) assigns the source's label; for
@@ -82,8 +93,9 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
     A recipe whose optional resource is missing (WordNet, GloVe, a model: none given or none
     reachable) gets ``status = "skipped"`` and a reason saying how to get it; one that breaks
     otherwise, or whose every variant failed, gets ``status = "failed"`` and the reason. The other
-    recipes go on. Metrics use the variants that were made; a text whose augmentation failed (it
-    keeps its source) is left out, and the row's reason says how many were.
+    recipes go on. The row's reason says how many variants were left out and why; ``augmented``
+    keeps every variant with its ``kind`` (:func:`~workbench.augmentation.run.variant_kinds`) and
+    per-sample ``changed_word_ratio`` and ``similarity``.
 
     Parameters
     ----------
@@ -101,13 +113,15 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
     self_bleu_texts : int
         Variants drawn for self-BLEU (its cost grows with the square).
     max_length : int
-        Tokens per text for the default embedder.
+        Tokens per text for the default embedder (256 sees the whole of most reviews).
     model : str, optional
         Masked language model of the ``contextual`` recipe.
     translation_models : sequence of two str, optional
         ``["to_pivot", "from_pivot"]`` for ``back_translation`` (or ``"to_pivot,from_pivot"``).
     nltk_data, vectors
         As in :func:`make_augmenter`.
+    keep_unchanged : bool
+        Measure unchanged and repeated variants too.
 
     Returns
     -------
@@ -147,6 +161,7 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
         except Exception as exc:  # reported in the table; the other recipes go on
             broken[recipe] = _outcome_of(exc)
     augmented = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(AUGMENT_COLUMNS))
+    augmented["kind"] = [kind for frame in frames for kind in variant_kinds(frame)]  # per recipe: repeats within one
     vectors_of = _embed_unique(texts + augmented["augmented"].tolist(), embed)
     source_vectors = np.stack([vectors_of[t] for t in texts])
     augmented["changed_word_ratio"] = [changed_word_ratio(s, v) for s, v in zip(augmented["source"],
@@ -164,15 +179,22 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
             rows += [(recipe, metric, float("nan"), status, reason) for metric in QUALITY_METRICS]
             continue
         frame, setup, speed = measured[recipe]
-        made = frame[frame["status"] == "ok"]
-        if made.empty:
+        kinds = augmented.loc[augmented["recipe"] == recipe, "kind"].to_numpy()
+        kept = ("changed", "unchanged", "repeated") if keep_unchanged else ("changed",)
+        made = frame[np.isin(kinds, kept)]
+        rates = {"unchanged_rate": float(np.mean(kinds == "unchanged")), "failed_rate": float(np.mean(kinds == "failed"))}
+        if (kinds == "failed").all():
             reason = f"every variant failed: {frame['reason'].iloc[0]}"
             rows += [(recipe, metric, float("nan"), "failed", reason) for metric in QUALITY_METRICS]
             continue
         note = None if len(made) == len(frame) else (
-            f"{len(frame) - len(made)} of {len(frame)} variants failed and are left out: "
-            f"{frame.loc[frame['status'] != 'ok', 'reason'].iloc[0]}")
-        rows += [row[:4] + (note,) for row in _quality_rows(
+            f"{len(frame) - len(made)} of {len(frame)} variants are left out "
+            f"({rates['unchanged_rate']:.0%} unchanged, {rates['failed_rate']:.0%} failed"
+            f"{', the rest repeat an earlier variant' if (kinds == 'repeated').any() and not keep_unchanged else ''})")
+        if made.empty:
+            rows += [(recipe, metric, rates.get(metric, float("nan")), "ok", note) for metric in QUALITY_METRICS]
+            continue
+        rows += [row[:2] + (rates.get(row[1], row[2]),) + row[3:4] + (note,) for row in _quality_rows(
             recipe, made["source"].tolist(), made["augmented"].tolist(), made["text_id"].to_numpy(), speed=speed,
             setup=setup, **context)]
     return AugmentationComparison(pd.DataFrame(rows, columns=list(QUALITY_COLUMNS)), augmented)
@@ -193,7 +215,12 @@ def _quality_rows(name, sources, variants, text_ids, *, speed, setup, source_vec
         agreement = float(np.mean(variant_predictions == predicted[text_ids]))
         if labels is not None:
             preserved = float(np.mean(variant_predictions == labels[text_ids]))
+    by_source = pd.Series(list(variants)).groupby(np.asarray(text_ids)).agg(list)
+    within = [distinct_n(group, 2) for group in by_source if len(group) >= 2]
     values = {
+        "unchanged_rate": 0.0,
+        "failed_rate": 0.0,
+        "within_source_distinct_2": float(np.nanmean(within)) if within else float("nan"),
         "changed_word_ratio": float(np.mean([changed_word_ratio(s, v) for s, v in zip(sources, variants)])),
         "semantic_similarity": float(np.mean(similarity)),
         "distinct_1": distinct_n(variants, 1),

@@ -31,6 +31,10 @@ RECIPES: dict[str, str] = {
     "antonym": "verbs, adjectives and adverbs replaced by WordNet antonyms (nlpaug AntonymAug)",
     "word_embedding": "words replaced by GloVe 6B 50d neighbours (nlpaug WordEmbsAug)",
     "eda": "EDA: one of synonym replacement, synonym insertion, word swap, word deletion per variant",
+    "eda_sr": "EDA's synonym replacement alone (nlpaug SynonymAug on WordNet)",
+    "eda_ri": "EDA's random insertion alone: a synonym of a random word at a random place",
+    "eda_rs": "EDA's random swap alone (nlpaug RandomWordAug swap)",
+    "eda_rd": "EDA's random deletion alone (nlpaug RandomWordAug delete)",
     "contextual": "words replaced by a masked language model's guesses (nlpaug ContextualWordEmbsAug)",
     "back_translation": "translated to a pivot language and back (nlpaug BackTranslationAug)",
 }
@@ -121,14 +125,18 @@ def _build(recipe: str, alpha: float, model: str | None, nltk_data: str | None, 
         return ext.nac.RandomCharAug(action=recipe[len("char_"):], **char)
     if recipe.startswith("word_") and recipe != "word_embedding":
         return ext.naw.RandomWordAug(action=recipe[len("word_"):], **word)
+    if recipe in ("eda_rs", "eda_rd"):  # EDA's single operations, ablated one by one in the full profile
+        return ext.naw.RandomWordAug(action="swap" if recipe == "eda_rs" else "delete", **word)
     if recipe == "word_embedding":
         words, unit = _glove_arrays(vectors)
         glove = ext.GloVe(words, unit, top_k=GLOVE_TOP_K, search_words=GLOVE_SEARCH_WORDS)
         return ext.WordEmbsAug(model_type="glove", model=glove, **word)
     reader = wordnet_reader(nltk_data)
     _pos_tagger()  # fail now, with the install hint, rather than on the first text
-    if recipe == "synonym":
+    if recipe in ("synonym", "eda_sr"):
         return ext.SynonymAug(reader=reader, **word)
+    if recipe == "eda_ri":
+        return ext.SynonymInsertAug(reader=reader, **word)
     if recipe == "antonym":
         return ext.AntonymAug(reader=reader, **word)
     return ext.EDA([ext.SynonymAug(reader=reader, **word), ext.SynonymInsertAug(reader=reader, **word),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+import pandas as pd
+
 from workbench.augmentation.metrics import word_diff
 
 
@@ -32,3 +34,22 @@ def variants_html(source: str, variants: Sequence[str], similarities: Sequence[f
     return ("<table class='wb-variants'><thead><tr><th>#</th><th>variant (new words marked)</th>"
             "<th>removed</th><th>changed</th><th>similarity</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
+
+
+def examples_html(augmented: pd.DataFrame) -> str:
+    """The shortest source of a :func:`compare_augmenters` frame and its first variant under every recipe, as
+    :func:`variants_html` shows them (the source escaped too).
+
+    >>> frame = pd.DataFrame({"text_id": [0, 1], "variant": [0, 0], "recipe": ["a", "a"],
+    ...                       "source": ["a long <b>text</b>", "short"], "augmented": ["long text", "shorter"],
+    ...                       "similarity": [0.9, 0.8]})
+    >>> html_text = examples_html(frame)
+    >>> "shorter" in html_text and "&lt;b&gt;" not in html_text and "<b>Source:</b> short" in html_text
+    True
+    """
+    shortest = augmented.loc[augmented["source"].str.len().idxmin(), "text_id"]
+    first = augmented[(augmented["text_id"] == shortest) & (augmented["variant"] == 0)]
+    source = first["source"].iloc[0]
+    return (f"<p><b>Source:</b> {html.escape(source)}</p>"
+            + variants_html(source, first["augmented"].tolist(), first["similarity"].tolist(),
+                            labels=first["recipe"].tolist()))

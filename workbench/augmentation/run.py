@@ -302,3 +302,28 @@ def augment(texts: Sequence[str], recipe: str = "eda", *, alpha: float = 0.1, n_
     rows = [(text_id, k, recipe, float(alpha), text, variant, "ok" if reason is None else "failed", reason)
             for text_id, text, (variants, reason) in zip(ids, texts, results) for k, variant in enumerate(variants)]
     return pd.DataFrame(rows, columns=list(AUGMENT_COLUMNS))
+
+
+def variant_kinds(frame: pd.DataFrame) -> list[str]:
+    """Each variant of an :func:`augment` frame as ``changed``, ``unchanged`` (equal to its source but
+    for spacing), ``repeated`` (equal to an earlier variant of the same source) or ``failed``.
+
+    >>> frame = pd.DataFrame({"text_id": [0, 0, 0, 1], "source": ["a b", "a b", "a b", "c"],
+    ...                       "augmented": ["b a", "a  b", "b a", "c"], "status": ["ok", "ok", "ok", "failed"]})
+    >>> variant_kinds(frame)
+    ['changed', 'unchanged', 'repeated', 'failed']
+    """
+    kinds, seen = [], set()
+    for text_id, source, variant, status in zip(frame["text_id"], frame["source"], frame["augmented"],
+                                                frame["status"]):
+        norm = " ".join(str(variant).split())
+        if status != "ok":
+            kinds.append("failed")
+        elif norm == " ".join(str(source).split()):
+            kinds.append("unchanged")
+        elif (text_id, norm) in seen:
+            kinds.append("repeated")
+        else:
+            kinds.append("changed")
+        seen.add((text_id, norm))
+    return kinds
