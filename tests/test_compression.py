@@ -449,3 +449,47 @@ def test_config_rejects_bad_settings():
         C.CompressionConfig(student="huge")
     with pytest.raises(ParameterError, match="'alpha' parameter of CompressionConfig must be a finite number in"):
         C.CompressionConfig(alpha=1.5)
+
+
+def test_mixed_precision_excludes_what_the_ranking_says(baseline, data, tmp_path):
+    import onnx
+
+    model, tokenizer = baseline["model"], baseline["tokenizer"]
+    source = C.export_onnx(model, tokenizer, tmp_path / "m.onnx", max_length=MAX_LENGTH)
+    rows = data["train"].select(range(96))
+    expected, feeds = _torch_logits(model, tokenizer, list(rows["text"]))
+
+    def predict(path):
+        return _ort_runner(path)(1)(feeds).argmax(1)
+
+    kwargs = dict(predict=predict, labels=rows["label"], reference=expected.argmax(1), n_resamples=100)
+    forced = C.quantize_mixed_precision(source, tmp_path / "forced.onnx", excluded=3, **kwargs)
+    ranking = [row["node"] for row in forced["ranking"]]
+    errors = [row["error"] for row in forced["ranking"]]
+    assert errors == sorted(errors, reverse=True) and len(ranking) >= 12
+    assert forced["excluded_nodes"] == ranking[:3]
+    graph = onnx.load(str(forced["path"])).graph
+    float_matmuls = {node.name for node in graph.node if node.op_type == "MatMul"}
+    assert set(ranking[:3]) <= float_matmuls and not set(ranking[3:]) & float_matmuls  # the rest is int8
+    searched = C.quantize_mixed_precision(source, tmp_path / "mixed.onnx", tolerance=0.0, max_excluded=4, **kwargs)
+    assert searched["excluded_nodes"] == ranking[:len(searched["excluded_nodes"])]
+    assert searched["accuracy"] >= searched["accuracy_all_int8"]
+    assert [row["excluded"] for row in searched["tried"]][0] == 0
+
+
+def test_pipelines_and_the_hard_label_control(baseline, data, tmp_path):
+    config = C.CompressionConfig(max_length=MAX_LENGTH, importance_examples=32, student="layers:1",
+                                 distill_examples=64, num_threads=1)
+    names = ["distilled_int8", "pruned_heads_int8", "distilled_student", "distilled_hard_labels", "pruned_heads_25"]
+    variants = C.build_variants(baseline["model"], baseline["tokenizer"], names, data=data, workdir=tmp_path,
+                                config=config, progress=False)
+    assert {n: v.status for n, v in variants.items() if n != "fp32_eager"} == dict.fromkeys(names, "ok")
+    assert {variants[n].method for n in ("distilled_int8", "pruned_heads_int8")} == {"pipeline"}
+    assert variants["distilled_int8"].size_mb < 0.5 * variants["distilled_student"].size_mb
+    assert variants["pruned_heads_int8"].size_mb < 0.5 * variants["pruned_heads_25"].size_mb
+    texts = list(data["test"]["text"][:32])
+    _, feeds = _torch_logits(baseline["model"], baseline["tokenizer"], texts)
+    student, control = (variants[n].runner(1)(feeds) for n in ("distilled_student", "distilled_hard_labels"))
+    assert not np.allclose(student, control)  # the soft targets changed the training
+    int8 = variants["distilled_int8"].runner(1)(feeds)
+    assert (int8.argmax(1) == student.argmax(1)).mean() >= 0.9  # the pipeline quantises that very student

@@ -60,6 +60,7 @@ from workbench.compression.measure import (
                                           measure_variants,
                                           precision_probe,
 )
+from workbench.compression.mixed import quantize_mixed_precision, rank_matmul_nodes
 from workbench.compression.onnx import (
                                           calibration_texts,
                                           export_onnx,
@@ -104,6 +105,8 @@ from workbench.compression.study import (
 from workbench.hardware import usable_cores  # public here too: wb.usable_cores
 
 __all__ = [
+    "quantize_mixed_precision",
+    "rank_matmul_nodes",
     "preprocess_onnx",
     "ort_weight_grid",
     "plot_decision",

@@ -49,9 +49,11 @@ from workbench.compression.pruning import (
 from workbench.compression.qat import quantization_aware_finetune
 from workbench.compression.runners import (
     _file_size_mb,
+    _length_sorted_batches,
     _ort_runner,
     _saved_size_mb,
     _torch_runner,
+    predict_variant,
 )
 from workbench.errors import DataError, ParameterError, first_line
 
@@ -169,7 +171,8 @@ class _Builder:
 
     # Name (or name prefix) -> builder method; check_variant_names has already vetted the name.
     _BUILDERS = {"fp32_eager": "_fp32", "bf16_eager": "_cast", "bf16_autocast": "_cast", "fp16_eager": "_cast",
-                 "ort_fp32": "_ort_fp32", "qat_control_int8": "_qat",
+                 "ort_fp32": "_ort_fp32", "qat_control_int8": "_qat", "ort_int8_dynamic_mixed": "_mixed",
+                 "distilled_hard_labels": "_student", "distilled_int8": "_compound", "pruned_heads_int8": "_compound",
                  "ort_int8_dynamic": "_dynamic", "ort_int8_static": "_static", "torch_int8_dynamic": "_torch_int8",
                  "pruned_magnitude": "_magnitude", "pruned_heads": "_heads", "distilled_student": "_student",
                  "qat_int8": "_qat"}
@@ -213,6 +216,27 @@ class _Builder:
                                      reduce_range=not full_range, preprocess=source == self._onnx())
         return self._ort(name, path, note="full 8-bit range" if full_range else "reduce_range (7-bit weights)")
 
+    def _mixed(self, name: str) -> Variant:
+        from workbench.compression.mixed import quantize_mixed_precision
+
+        cfg, pool = self.config, self.data["train"]
+        picks = np.random.default_rng(cfg.seed).choice(len(pool), min(cfg.mixed_examples, len(pool)), replace=False)
+        rows = pool.select(sorted(picks.tolist()))
+        batches = _length_sorted_batches(self.tokenizer, list(rows["text"]), max_length=cfg.max_length, batch_size=32)
+
+        def labels_of(runner):
+            return predict_variant(Variant(name=name, method="quantization", runner=runner), batches,
+                                   len(rows)).argmax(axis=1)
+        result = quantize_mixed_precision(self._onnx(), self.workdir / f"{name}.onnx",
+                                          predict=lambda path: labels_of(_ort_runner(path)), labels=rows["label"],
+                                          reference=labels_of(_torch_runner(self.model)),
+                                          tolerance=cfg.mixed_tolerance, max_excluded=cfg.mixed_max_excluded,
+                                          seed=cfg.seed)
+        kept = result["excluded_nodes"]
+        details = {key: result[key] for key in ("excluded_nodes", "tried", "accuracy_all_int8", "accuracy")}
+        return self._ort(name, result["path"], details=details,
+                         note=f"{len(kept)} of {len(result['ranking'])} MatMuls kept in fp32")
+
     def _static(self, name: str) -> Variant:
         cfg = self.config
         path = quantize_onnx_static(self._onnx(), self.workdir / f"{name}.onnx", self.tokenizer,
@@ -251,14 +275,32 @@ class _Builder:
         note = f"{sum(map(len, removed.values()))} of {len(importance)} heads removed"
         return self._torch(name, pruned, note=note, details={"removed_heads": removed})
 
-    def _student(self, name: str) -> Variant:
+    def _distilled(self, alpha: float):
         cfg, train = self.config, self.data["train"]
         if cfg.distill_examples:
             train = train.select(range(min(cfg.distill_examples, len(train))))
-        student = distill_student(self.model, self.tokenizer, train, student=cfg.student, temperature=cfg.temperature,
-                                  alpha=cfg.alpha, epochs=cfg.distill_epochs, learning_rate=cfg.distill_learning_rate,
-                                  max_length=cfg.max_length, batch_size=cfg.batch_size, seed=cfg.seed)
+        return distill_student(self.model, self.tokenizer, train, student=cfg.student, temperature=cfg.temperature,
+                               alpha=alpha, epochs=cfg.distill_epochs, learning_rate=cfg.distill_learning_rate,
+                               max_length=cfg.max_length, batch_size=cfg.batch_size, seed=cfg.seed)
+
+    def _student(self, name: str) -> Variant:
+        cfg = self.config
+        if name == "distilled_hard_labels":  # the control: same student, budget and seed, labels only
+            return self._torch(name, self._distilled(0.0), note=f"student {cfg.student}, labels only (alpha=0)")
+        student = self._once("student", lambda: self._distilled(cfg.alpha))
         return self._torch(name, student, note=f"student {cfg.student}, T={cfg.temperature:g}, alpha={cfg.alpha:g}")
+
+    def _compound(self, name: str) -> Variant:
+        """A pipeline: the distilled student or the 25%-head-pruned model, then dynamic int8 (per channel)."""
+        cfg = self.config
+        if name == "distilled_int8":
+            model = self._once("student", lambda: self._distilled(cfg.alpha))
+        else:
+            model, _ = prune_heads(self.model, self._once("importance", self._head_importance), 0.25)
+        exported = export_onnx(model, self.tokenizer, self.workdir / f"{name}_fp32.onnx", max_length=cfg.max_length)
+        path = quantize_onnx_dynamic(exported, self.workdir / f"{name}.onnx", per_channel=True, reduce_range=True)
+        source = f"student {cfg.student}" if name == "distilled_int8" else "25% of heads pruned"
+        return self._ort(name, path, note=f"{source}, then dynamic int8 per channel, reduce_range")
 
     def _qat(self, name: str) -> Variant:
         cfg = self.config

@@ -31,6 +31,8 @@ VARIANTS: dict[str, str] = {
                               "(fused int8 attention, QAttention)",
     "ort_int8_dynamic_fused_full": "as ort_int8_dynamic_fused with the full 8-bit weight range (built where the CPU "
                                    "has VNNI)",
+    "ort_int8_dynamic_mixed": "dynamic int8 per channel, reduce_range, with the MatMuls most hurt by quantisation "
+                              "kept in fp32 until the lower 95% bound of delta on train texts is within tolerance",
     "ort_int8_static_minmax": "ONNX Runtime static int8 (QDQ), activations calibrated by MinMax",
     "ort_int8_static_entropy": "ONNX Runtime static int8 (QDQ), activations calibrated by Entropy (KL)",
     "ort_int8_static_percentile": "ONNX Runtime static int8 (QDQ), activations calibrated by Percentile",
@@ -41,6 +43,9 @@ VARIANTS: dict[str, str] = {
     "pruned_heads_25": "25% of attention heads removed, least important first (gradient importance)",
     "pruned_heads_50": "50% of attention heads removed, least important first (gradient importance)",
     "distilled_student": "small student trained on the teacher's softened logits and the labels",
+    "distilled_hard_labels": "distilled_student's control: the same student, budget and seed, trained on labels only",
+    "distilled_int8": "pipeline: distilled_student, then ONNX Runtime dynamic int8 per channel (reduce_range)",
+    "pruned_heads_int8": "pipeline: 25% of attention heads pruned, then ONNX Runtime dynamic int8 per channel",
     "qat_int8": "weight fake-quantization on ORT's int8 grid during a short fine-tune, then ONNX Runtime dynamic int8",
     "qat_control_int8": "qat_int8's control: the same extra fine-tune steps in fp32, then the same dynamic int8",
 }
@@ -100,7 +105,10 @@ class CompressionConfig:
     recovery_steps : int
         Fine-tuning steps after magnitude pruning, masks kept (0: none).
     qat_steps : int
-        Fine-tuning steps with fake-quantized weights for ``qat_int8``.
+        Fine-tuning steps with fake-quantized weights for ``qat_int8`` (and fp32 ones for its control).
+    mixed_examples, mixed_tolerance, mixed_max_excluded
+        ``ort_int8_dynamic_mixed``: train texts its search scores, the lower bound of Δaccuracy it
+        accepts, and the most MatMul nodes it may keep in fp32.
     learning_rate : float
         Peak learning rate of the recovery and QAT fine-tunes.
     batch_size : int
@@ -129,6 +137,9 @@ class CompressionConfig:
     distill_examples: int = 0
     recovery_steps: int = 0
     qat_steps: int = 20
+    mixed_examples: int = 200
+    mixed_tolerance: float = 0.01
+    mixed_max_excluded: int = 8
     learning_rate: float = 2e-5
     batch_size: int = 16
     num_threads: int = 0
@@ -151,6 +162,9 @@ class CompressionConfig:
         check_int("distill_examples", self.distill_examples, f, low=0, fix="Use 0 for all training texts.")
         check_int("recovery_steps", self.recovery_steps, f, low=0)
         check_int("qat_steps", self.qat_steps, f, low=1)
+        check_int("mixed_examples", self.mixed_examples, f, low=1)
+        check_float("mixed_tolerance", self.mixed_tolerance, f, low=0.0, high=1.0, high_open=True)
+        check_int("mixed_max_excluded", self.mixed_max_excluded, f, low=0)
         check_float("learning_rate", self.learning_rate, f, low=0.0, low_open=True, high=1.0)
         check_int("batch_size", self.batch_size, f, low=1)
         check_int("num_threads", self.num_threads, f, low=0, fix="Use 0 for all usable cores.")
@@ -223,12 +237,14 @@ def method_of(name: str) -> str:
     >>> method_of("ort_int8_static_entropy"), method_of("pruned_heads_40")
     ('quantization', 'pruning')
     """
+    if name in ("distilled_int8", "pruned_heads_int8"):
+        return "pipeline"
     if name.startswith(("pruned_",)):
         return "pruning"
     if "int8" in name:
         return "quantization"
     if name.startswith("ort_"):
         return "onnxruntime"
-    if name == "distilled_student":
+    if name.startswith("distilled_"):
         return "distillation"
     return "precision"

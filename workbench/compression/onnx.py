@@ -130,7 +130,9 @@ def fuse_onnx(source: str | os.PathLike, target: str | os.PathLike, *, model_con
 
 def preprocess_onnx(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     """ONNX Runtime's ``quant_pre_process`` (symbolic shape inference, then its graph optimisation),
-    the step its documentation asks for before quantising.
+    the step its documentation asks for before quantising. Where the symbolic inference stops
+    ("Incomplete symbolic shape inference", as on MiniLM's TorchScript export), ONNX's own shape
+    inference and the optimisation still run.
 
     >>> preprocess_onnx("model.onnx", "model.pre.onnx").name   # doctest: +SKIP
     'model.pre.onnx'
@@ -138,8 +140,12 @@ def preprocess_onnx(source: str | os.PathLike, target: str | os.PathLike) -> Pat
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with _quiet():
-        quant_pre_process(str(source), str(target), skip_optimization=False, skip_onnx_shape=False,
-                          skip_symbolic_shape=False)
+        try:
+            quant_pre_process(str(source), str(target), skip_optimization=False, skip_onnx_shape=False,
+                              skip_symbolic_shape=False)
+        except Exception:  # "Incomplete symbolic shape inference" on some exports: ONNX's own inference then
+            quant_pre_process(str(source), str(target), skip_optimization=False, skip_onnx_shape=False,
+                              skip_symbolic_shape=True)
     return Path(target)
 
 
@@ -149,12 +155,14 @@ def _preprocessed(source, target) -> Path:
 
 
 def quantize_onnx_dynamic(source: str | os.PathLike, target: str | os.PathLike, *, per_channel: bool = False,
-                          reduce_range: bool = False, preprocess: bool = True) -> Path:
+                          reduce_range: bool = False, preprocess: bool = True,
+                          nodes_to_exclude: Sequence[str] = ()) -> Path:
     """Dynamic int8 (weights int8 offline, activations quantized per call) with ``onnxruntime.quantization``.
 
     ``reduce_range`` keeps weights to 7 bits, which avoids int16 overflow in the u8s8 kernels of CPUs
     without VNNI (ONNX Runtime's own advice for AVX2 machines). ``preprocess`` runs
-    :func:`preprocess_onnx` first (pass False for a graph already fused by :func:`fuse_onnx`).
+    :func:`preprocess_onnx` first (pass False for a graph already fused by :func:`fuse_onnx`);
+    ``nodes_to_exclude`` stay float32 (mixed precision, :mod:`workbench.compression.mixed`).
 
     >>> quantize_onnx_dynamic("model.onnx", "model.int8.onnx", per_channel=True)   # doctest: +SKIP
     PosixPath('model.int8.onnx')
@@ -167,6 +175,7 @@ def quantize_onnx_dynamic(source: str | os.PathLike, target: str | os.PathLike, 
     with _quiet():
         # Fused graphs hold com.microsoft ops that shape inference cannot type; float is right for them.
         quantize_dynamic(str(source), str(target), per_channel=per_channel, reduce_range=reduce_range,
+                         nodes_to_exclude=list(nodes_to_exclude) or None,
                          weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return Path(target)
 

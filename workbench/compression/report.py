@@ -129,7 +129,7 @@ def pareto_front(table: pd.DataFrame, *, x: str = "latency_ms_p50_b1", y: str = 
 
 def compression_summary(table: pd.DataFrame, decision: dict[str, Any], *, probe: pd.DataFrame | None = None,
                         references: pd.DataFrame | None = None, base: dict[str, Any] | None = None,
-                        **extra: Any) -> dict[str, Any]:
+                        built: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """The ``summary.json`` of the compression notebook.
 
     ``variants.<name>`` holds :data:`SUMMARY_KEYS`, ``status`` (failed ones their ``reason``) and,
@@ -138,7 +138,8 @@ def compression_summary(table: pd.DataFrame, decision: dict[str, Any], *, probe:
     chosen variant's verdict (:func:`~workbench.compression.decide_compression`) and ``verdicts``
     its family's; ``precision_probe``, ``references`` and ``baseline`` (from
     :func:`~workbench.compression.finetune_baseline`'s ``base``: cached, seconds, cache key) when
-    given; ``extra`` entries as they are.
+    given; with ``built`` (:func:`~workbench.compression.build_variants`), a mixed-precision variant's
+    ``excluded_nodes`` and ``mixed_search`` (each count tried); ``extra`` entries as they are.
 
     >>> table = pd.DataFrame({"variant": ["fp32_eager"], "status": ["ok"], "reason": [""],
     ...                       **{k: [1.0] for k in SUMMARY_KEYS}})
@@ -159,6 +160,10 @@ def compression_summary(table: pd.DataFrame, decision: dict[str, Any], *, probe:
             entry["validation_ci95"] = list(decision["validation"][name]["ci95"])
         elif name == BASELINE:
             entry["delta_ci95"] = [0.0, 0.0]
+        details = getattr((built or {}).get(name), "details", {}) or {}
+        if "excluded_nodes" in details:
+            entry["excluded_nodes"] = list(details["excluded_nodes"])
+            entry["mixed_search"] = details["tried"]
         variants[name] = entry
     chosen = decision["recommended"]
     recommendation = {"variant": chosen, "tolerance": decision["tolerance"], "metric": decision["metric"],
