@@ -52,14 +52,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # trains `model` at its own best rate once per seed for max_steps updates of batch_size on
         # train_examples texts; vocab_size > 0 trains a word-level tokenizer for tiny models (0: the model's
         # own). num_threads 1 keeps tiny models fast when other processes share the cores (0: torch's default).
+        # The finders: range_test_steps batches of the range test, short_horizon_steps updates per rate of
+        # short_horizon_rates; the noise scale: noise_batches batches at each of the two noise_batch_sizes.
         "smoke": {"model": "tiny:num_layers=1,hidden_size=32,num_heads=2", "vocab_size": 500, "train_examples": 128,
                   "validation_examples": 64, "test_examples": 200, "max_length": 32, "batch_size": 16,
                   "max_steps": 12, "eval_steps": 3, "n_seeds": 1, "rates": [3e-3],
                   "schedules": ["linear", "one_cycle", "reduce_on_plateau"], "gradient_stats_every": 2,
                   "range_test_steps": 20, "short_horizon_rates": [1e-3, 1e-2], "short_horizon_steps": 4,
                   "noise_batch_sizes": [4, 16], "noise_batches": 2, "accumulation_steps": 6, "num_threads": 1},
-        # The finders: range_test_steps batches of the range test, short_horizon_steps updates per rate of
-        # short_horizon_rates; the noise scale: noise_batches batches at each of the two noise_batch_sizes.
         "default": {"model": "tiny:num_layers=2,hidden_size=64,num_heads=2", "vocab_size": 2000,
                     "train_examples": 1000, "validation_examples": 200, "test_examples": 0, "max_length": 48,
                     "batch_size": 16, "max_steps": 60, "eval_steps": 10, "n_seeds": 2, "rates": [3e-4, 1e-3, 3e-3],

@@ -137,9 +137,15 @@ def preprocess_onnx(source: str | os.PathLike, target: str | os.PathLike) -> Pat
     >>> preprocess_onnx("model.onnx", "model.pre.onnx").name   # doctest: +SKIP
     'model.pre.onnx'
     """
+    import contextlib
+    import tempfile
+
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    with _quiet():
+    source, target = Path(source).resolve(), Path(target).resolve()
+    # quant_pre_process writes scratch files (sym_shape_infer_temp.onnx, <uuid>.data) into the working
+    # folder, which in a report is where the user typed the command: keep them in a folder of their own.
+    with _quiet(), tempfile.TemporaryDirectory(prefix="workbench-ort-") as scratch, contextlib.chdir(scratch):
         try:
             quant_pre_process(str(source), str(target), skip_optimization=False, skip_onnx_shape=False,
                               skip_symbolic_shape=False)
