@@ -1,0 +1,1 @@
+"""The notebooks shipped with the package: recipes that `workbench report` runs (see workbench.reports)."""
