@@ -80,7 +80,7 @@ def test_index_lists_every_notebook_with_links_that_exist(reader, probe_report, 
     page = reader.open("index.html")
     assert page.locator("h1").inner_text().startswith("nlp-workbench report")
     headers = page.locator("table thead th").all_inner_texts()
-    assert headers == ["Notebook", "Status", "Duration", "Data", "Headline figures", "Files"]
+    assert headers == ["Notebook", "Answer", "Status", "Duration", "Data", "Details", "Files"]
     rows = page.locator("table tbody tr")
     names = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
     assert names == [entry["name"] for entry in json.loads((probe_report / "run.json").read_text())["notebooks"]]

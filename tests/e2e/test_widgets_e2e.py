@@ -282,11 +282,11 @@ import pandas as pd
 from workbench.compression import TABLE_COLUMNS
 from workbench.widgets import compression_explorer
 rows = [
-    dict(variant="fp32_eager", status="ok", accuracy=0.850, delta_accuracy=0.0, latency_ms_p50_b1=10.0,
+    dict(variant="fp32_eager", status="ok", accuracy=0.850, delta_accuracy=0.0, delta_ci_low=0.0, latency_ms_p50_b1=10.0,
          latency_ms_p95_b1=12.0, speedup_b1=1.0, throughput_b32=300.0, size_mb=90.0, size_ratio=1.0),
-    dict(variant="ort_int8", status="ok", accuracy=0.846, delta_accuracy=-0.004, latency_ms_p50_b1=5.0,
+    dict(variant="ort_int8", status="ok", accuracy=0.846, delta_accuracy=-0.004, delta_ci_low=-0.008, latency_ms_p50_b1=5.0,
          latency_ms_p95_b1=6.0, speedup_b1=2.0, throughput_b32=520.0, size_mb=23.0, size_ratio=0.26),
-    dict(variant="pruned_50", status="ok", accuracy=0.820, delta_accuracy=-0.030, latency_ms_p50_b1=4.0,
+    dict(variant="pruned_50", status="ok", accuracy=0.820, delta_accuracy=-0.030, delta_ci_low=-0.045, latency_ms_p50_b1=4.0,
          latency_ms_p95_b1=4.5, speedup_b1=2.5, throughput_b32=610.0, size_mb=45.0, size_ratio=0.5),
 ]
 compression_explorer(pd.DataFrame(rows).reindex(columns=TABLE_COLUMNS), tolerance=0.01)"""

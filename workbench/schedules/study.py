@@ -86,11 +86,17 @@ def run_schedule_study(model: str, dataset, specs: dict, *, rates: Sequence[floa
     """Sweep each schedule's peak rate on validation (seed ``seeds[0]``), train every schedule at its own
     rate on every seed, choose on validation and judge on test (:func:`schedule_verdicts`)."""
     base = replace(base, metric_for_best_model="loss")  # the checkpoint by loss; the choice by the metric
+    from workbench.reports import check_outcomes
+
     peak_lrs, sweep = sweep_peak_lrs(model, dataset, specs, rates=list(rates), base=base, seed=seeds[0],
                                      metric=metric, tokenizer=tokenizer)
+    # Nothing trained: fail with the first run's own reason, not later with a verdict's complaint.
+    check_outcomes(sweep.runs, what="sweep runs", label_columns=["schedule", "seed"], ok_values=("ok", "diverged"))
     tuned = {name: {**spec, "learning_rate": peak_lrs[name]} for name, spec in specs.items()}
     comparison = compare_schedules(model, dataset, tuned, base=base, seeds=list(seeds), tokenizer=tokenizer,
                                    gradient_stats_every=gradient_stats_every, target_accuracy=target_accuracy)
+    check_outcomes(comparison.runs, what="schedule runs", label_columns=["schedule", "seed"],
+                   ok_values=("ok", "diverged"))
     return ScheduleStudy(sweep=sweep, peak_lrs=peak_lrs, comparison=comparison, metric=metric,
                          verdicts=schedule_verdicts(comparison, metric=metric, seed=seeds[0]))
 
