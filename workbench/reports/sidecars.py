@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 import uuid
 import warnings
@@ -17,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 from workbench.environment import environment_info
 from workbench.errors import ParameterError
 from workbench.reports.outcomes import Outcome, run_state
+from workbench.reports.parameters import _NUMBER_PREFIX, _REPO_ROOT, declared_parameters
 
 if TYPE_CHECKING:
     import pandas as pd
 
 RESERVED_SUMMARY_KEYS = ("params", "environment", "dataset", "run_status")
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-_NUMBER_PREFIX = re.compile(r"^\d+_")
 
 
 def record(output_dir: str | os.PathLike | None = None, *, summary: Mapping[str, Any], results: pd.DataFrame,
@@ -144,8 +142,6 @@ def output_folder(output_dir: str | os.PathLike | None, notebook: str | None) ->
 
 def _caller_parameters(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
     """The values of ``notebook``'s declared parameters in ``namespace`` (missing names are left out)."""
-    from workbench.reports.parameters import declared_parameters
-
     return {name: namespace[name] for name in declared_parameters(notebook) if name in namespace}
 
 
