@@ -137,10 +137,6 @@ def test_bpe_decodes_exactly_texts_over_its_alphabet(tokenizer, texts):
     assert values["unk_rate"] == 0.0
 
 
-@pytest.mark.xfail(strict=True, raises=(UnicodeEncodeError, TypeError),
-                   reason="known bug: a lone surrogate (text read with errors='surrogateescape') reaches "
-                          "numpy/tokenizers/tiktoken, which raise their own errors; a check in "
-                          "workbench.tokenization.train._check_texts would give the one-line error")
 @pytest.mark.parametrize("call", ["train_tokenizer", "compare_tokenizers", "sequence_lengths"])
 def test_lone_surrogates_are_refused_in_one_line(tokenizer, call):
     texts = ["caf\udce9 ok", "fine"] * 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.errors import ParameterError
-from workbench.profiles import PROFILE_NAMES, PROFILES, profile_settings
+from workbench.profiles import PROFILE_NAMES, PROFILES, notebook_settings, profile_settings
 
 
 @pytest.mark.parametrize("value", [0, 0.0, "", False])
@@ -72,3 +72,23 @@ def test_changing_the_settings_leaves_the_callers_arguments_alone():
     settings = profile_settings("augmentation", "smoke", ablation_recipes=recipes)
     settings["ablation_recipes"] += ["synonym"]
     assert recipes == ["eda"]
+
+
+def test_notebook_settings_take_the_parameters_cells_names_only():
+    namespace = {"profile": "smoke", "max_length": 0, "finetune_epochs": None, "n_resamples": 7, "seed": 5}
+    settings = notebook_settings("data", namespace)
+    # max_length is a parameter of the data notebook: 0 is a choice; None leaves the profile's value;
+    # n_resamples is a setting but not a parameter of the notebook, so a stray global does not change it.
+    assert settings["max_length"] == 0
+    assert settings["finetune_epochs"] == PROFILES["data"]["smoke"]["finetune_epochs"]
+    assert settings["n_resamples"] == PROFILES["data"]["smoke"]["n_resamples"]
+    with pytest.raises(ParameterError, match="'profile' parameter of notebook_settings"):
+        notebook_settings("data", {"profile": "huge"})
+
+
+def test_notebook_settings_read_the_callers_globals():
+    globals()["profile"] = "smoke"
+    try:
+        assert notebook_settings("tokenization") == profile_settings("tokenization", "smoke")
+    finally:
+        del globals()["profile"]

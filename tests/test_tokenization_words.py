@@ -60,6 +60,19 @@ def test_fertility_by_class_known_answers():
         fertility_by_class({"minilm": "minilm"}, ["a"], ["x", "y"])
 
 
+def test_fertility_by_class_reads_a_loaded_split_and_its_label_names():
+    import datasets
+
+    split = datasets.Dataset.from_dict(
+        {"text": ["unaffable", "the dog", "a cat"], "label": [1, 0, 0]},
+        features=datasets.Features({"text": datasets.Value("string"),
+                                    "label": datasets.ClassLabel(names=["pets", "rare"])}))
+    frame = fertility_by_class({"minilm": "minilm"}, split)
+    assert frame.set_index("label")["fertility"].to_dict() == {"rare": 3.0, "pets": 1.0}
+    with pytest.raises(ParameterError, match="'labels' parameter of fertility_by_class is needed unless"):
+        fertility_by_class({"minilm": "minilm"}, ["a", "b"])
+
+
 def test_split_words_table_ranks_by_pieces_then_frequency():
     texts = ["unaffable unaffable dog", "unaffable tokenization dog"]
     table = split_words_table({"minilm": "minilm"}, texts, top=2)

@@ -16,6 +16,8 @@ values are lists (``"downstream_vocab_sizes": [1000, 4000, 16000]``), never comm
 from __future__ import annotations
 
 import copy
+import sys
+from collections.abc import Mapping
 from typing import Any
 
 from workbench._validation import check_choice
@@ -229,3 +231,28 @@ def profile_settings(notebook: str, profile: str, **overrides: Any) -> dict[str,
             f"The overrides of profile_settings must be settings of {notebook!r} "
             f"({', '.join(sorted(settings))}). Got {', '.join(map(repr, unknown))} instead.")
     return copy.deepcopy({**settings, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def notebook_settings(notebook: str, namespace: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """:func:`profile_settings` for a notebook, read from its own parameters.
+
+    The profile is the notebook's ``profile`` parameter; every parameter of its ``parameters`` cell
+    that names a setting of the profile is an override (``None``: the profile's value). The notebook
+    writes ``settings = wb.notebook_settings("tokenization")`` instead of re-listing its parameters.
+    ``namespace`` defaults to the caller's globals (the notebook's namespace).
+
+    Examples
+    --------
+    >>> notebook_settings("data", {"profile": "smoke", "max_examples": 50, "seed": 3})["max_examples"]
+    50
+    >>> notebook_settings("data", {"profile": "smoke", "max_examples": None})["max_examples"]
+    200
+    """
+    from workbench.reports.parameters import declared_parameters
+
+    check_choice("notebook", notebook, "notebook_settings", sorted(PROFILES))
+    namespace = sys._getframe(1).f_globals if namespace is None else namespace
+    profile = namespace.get("profile", "default")
+    check_choice("profile", profile, "notebook_settings", PROFILE_NAMES)
+    keys = set(PROFILES[notebook][profile]) & set(declared_parameters(notebook))
+    return profile_settings(notebook, profile, **{key: namespace[key] for key in keys if key in namespace})

@@ -46,13 +46,14 @@ from workbench.tokenization.ladder import LADDER_COLUMNS, bpe_ladder, ladder_che
 from workbench.tokenization.metrics import (COLUMNS, LENGTH_COLUMNS, METRICS, RENYI_ALPHA, compare_tokenizers,
                                             metrics_wide, renyi_efficiency, sequence_lengths)
 from workbench.tokenization.plots import plot_downstream, plot_fertility, plot_lengths
-from workbench.tokenization.train import ALGORITHMS, SPECIAL_TOKENS, VOCAB_SIZE_RANGE, train_tokenizer
+from workbench.tokenization.train import (ALGORITHMS, SPECIAL_TOKENS, VOCAB_SIZE_RANGE, train_tokenizer,
+                                         train_tokenizers)
 from workbench.tokenization.words import WORD_SEGMENTERS, split_words, word_spans
 
 __all__ = [
     "ALGORITHMS", "METRICS", "PRETRAINED", "SPECIAL_TOKENS", "EncodedBatch", "HFTokenizer",
     "TiktokenTokenizer", "compare_tokenizers", "load_pretrained_tokenizer", "metrics_wide",
-    "plot_fertility", "plot_lengths", "renyi_efficiency", "sequence_lengths", "train_tokenizer",
+    "plot_fertility", "plot_lengths", "renyi_efficiency", "sequence_lengths", "train_tokenizer", "train_tokenizers",
     "wrap_tokenizer", "DownstreamResult", "downstream_sweep", "run_downstream", "downstream_verdict",
     "downstream_correlation", "recommend_tokenizer", "tokenization_findings", "tokenization_summary",
     "tokenization_results", "plot_downstream", "WORD_SEGMENTERS", "split_words", "word_spans",

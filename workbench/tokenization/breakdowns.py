@@ -28,9 +28,12 @@ CLASS_COLUMNS: tuple[str, ...] = ("tokenizer", "label", "n_texts", "n_words", "n
 SPLIT_COLUMNS: tuple[str, ...] = ("tokenizer", "rank", "word", "count", "pieces")
 
 
-def fertility_by_class(tokenizers: Mapping[str, Any], texts: Sequence[str], labels: Sequence[Any], *,
-                       segmenter: str = DEFAULT_SEGMENTER) -> pd.DataFrame:
+def fertility_by_class(tokenizers: Mapping[str, Any], texts: Sequence[str], labels: Sequence[Any] | None = None,
+                       *, segmenter: str = DEFAULT_SEGMENTER) -> pd.DataFrame:
     """Fertility (tokens per word) of each tokenizer on the texts of each class.
+
+    ``texts`` may be a split of a loaded data set (``data["test"]``) with ``labels`` left out: its
+    ``text`` column and its labels by name are used.
 
     A tokenizer trained on a skewed corpus can cut one class's vocabulary (product names, a dialect)
     into more pieces than another's: the spread across classes (:func:`class_spread`) shows it.
@@ -42,6 +45,11 @@ def fertility_by_class(tokenizers: Mapping[str, Any], texts: Sequence[str], labe
     """
     func = "fertility_by_class"
     adapters = _check_tokenizers(tokenizers, func)
+    if labels is None and hasattr(texts, "features"):
+        texts, labels = list(texts["text"]), texts.features["label"].int2str(list(texts["label"]))
+    if labels is None:
+        raise ParameterError(f"The 'labels' parameter of {func} is needed unless 'texts' is a split of a loaded "
+                             f"data set. Got labels=None with {type(texts).__name__} texts instead.")
     texts, labels = _check_texts(texts, func), list(labels)
     if len(labels) != len(texts):
         raise ParameterError(f"The 'labels' parameter of {func} must have one label per text ({len(texts)}). "

@@ -9,6 +9,7 @@ word- and character-level), wrapped for ``transformers``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from workbench._validation import check_choice, check_int, check_type
 from workbench.errors import DataError, ParameterError
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 ALGORITHMS: tuple[str, ...] = ("bpe", "byte_bpe", "wordpiece", "unigram", "word", "char")
 """Values of ``algorithm`` accepted by :func:`train_tokenizer`."""
 
@@ -111,6 +113,19 @@ def train_tokenizer(texts: Sequence[str], *, algorithm: str, vocab_size: int, lo
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
     return _to_transformers(tokenizer)
+
+
+def train_tokenizers(texts: Sequence[str], *, vocab_size: int, algorithms: Sequence[str] = ALGORITHMS,
+                     **options) -> dict[str, Any]:
+    """One tokenizer per algorithm (default: all of :data:`ALGORITHMS`), each by :func:`train_tokenizer`
+    with the same ``vocab_size`` and ``options`` (``lowercase``, ``nfkc``, ``strip_accents``, ...).
+
+    >>> sorted(train_tokenizers(["a b c", "b c d"] * 20, vocab_size=100, algorithms=["word", "char"]))
+    ['char', 'word']
+    """
+    texts = _check_texts(texts, "train_tokenizers")
+    return {algorithm: train_tokenizer(texts, algorithm=algorithm, vocab_size=vocab_size, **options)
+            for algorithm in algorithms}
 
 
 def _model(algorithm: str):
@@ -211,6 +226,12 @@ def _check_texts(texts: Any, func: str) -> list[str]:
     if bad is not None:
         raise ParameterError(f"The 'texts' parameter of {func} must hold only str. "
                              f"Got an item {bad!r} of type {type(bad).__name__} instead.")
+    where = next((i for i, t in enumerate(texts) if not t.isascii() and _SURROGATE.search(t)), None)
+    if where is not None:
+        raise ParameterError(f"The 'texts' parameter of {func} must hold valid Unicode (no lone surrogates, "
+                             f"which tokenizers cannot encode). Got one in text {where}: "
+                             f"{texts[where][:40]!r}. Fix: read the file with errors='replace', not "
+                             f"'surrogateescape'.")
     return texts
 
 
