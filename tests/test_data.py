@@ -400,3 +400,18 @@ def test_hub_source_without_an_id():
 def test_source_of_wrong_type():
     with pytest.raises(ParameterError, match=r"'source' parameter of load_dataset must be of type str"):
         load_dataset(42)
+
+
+def test_cap_splits_caps_each_split_to_its_own_size_and_keeps_class_fractions(fine_foods):
+    from workbench.data.sampling import cap_splits
+
+    capped = cap_splits(fine_foods, train=300, validation=50, test=0, seed=1)
+    assert {split: len(capped[split]) for split in capped} == {"train": 300, "validation": 50,
+                                                              "test": len(fine_foods["test"])}
+    share = lambda split: sum(split["label"]) / len(split)  # noqa: E731  (share of label 1)
+    assert abs(share(capped["train"]) - share(fine_foods["train"])) < 0.01
+    assert cap_splits(fine_foods, train=300, evaluation=80, seed=1)["validation"]["text"] == \
+        cap_splits(fine_foods, train=300, evaluation=80, seed=1)["validation"]["text"]
+    assert len(cap_splits(fine_foods, train=0, evaluation=80, test=20)["validation"]) == 80
+    with pytest.raises(ParameterError, match="'test' parameter of cap_splits must be"):
+        cap_splits(fine_foods, train=10, test=-1)

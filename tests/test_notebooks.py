@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -38,6 +39,12 @@ def test_notebook_is_a_clean_recipe(name):
     assert all(not c.outputs and c.execution_count is None for c in code), "commit notebooks with outputs cleared"
     assert not [c for c in code if any(line.lstrip().startswith(("def ", "class "))
                                        for line in c.source.splitlines())], "logic belongs in workbench/"
+    # A recipe: about 60 code lines in all (the parameters cell included), and no prose built in the
+    # notebook (f-strings): findings come from the package as escaped Markdown.
+    code_lines = [line for c in code for line in c.source.splitlines()
+                  if line.strip() and not line.lstrip().startswith("#")]
+    assert len(code_lines) <= 65, f"{name}: {len(code_lines)} code lines; move logic into workbench/"
+    assert not [line for line in code_lines if re.search(r"\bf[\"']", line)], "no f-string prose in notebooks"
     lines = [line for line in _parameters_cell(path).source.splitlines() if line.strip()]
     declared = papermill.inspect_notebook(str(path))
     # Every line is one typed, commented literal that papermill understands.

@@ -18,7 +18,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "augmentation": ("EDA_PAPER_GAINS", "EDA_RECOMMENDED", "MODEL_RECIPES", "QUALITY_METRICS", "RECIPES",
                      "TransformerSettings", "ablation_decision", "ablation_records", "augment",
                      "augmentation_findings", "augmentation_results", "augmentation_summary", "changed_word_ratio",
-                     "compare_augmenters", "control_name", "distinct_n", "examples_html", "downstream_ablation", "eda_parameters",
+                     "compare_augmenters", "control_name", "distinct_n", "example_source", "examples_html", "downstream_ablation", "eda_parameters",
                      "filter_effect", "make_augmenter", "plot_ablation", "plot_quality", "quality_recipes", "quality_wide",
                      "recommend_augmentation", "run_ablation", "run_quality", "self_bleu", "sentence_embeddings",
                      "variant_kinds", "variants_html", "word_diff"),

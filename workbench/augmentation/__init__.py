@@ -72,7 +72,7 @@ from workbench.augmentation.quality import (
     quality_wide,
 )
 from workbench.augmentation.recipes import MODEL_RECIPES, RECIPES, make_augmenter
-from workbench.augmentation.render import examples_html, variants_html
+from workbench.augmentation.render import example_source, examples_html, variants_html
 from workbench.augmentation.report import (
     augmentation_results,
     augmentation_summary,
@@ -110,6 +110,7 @@ __all__ = [
     "distinct_n",
     "downstream_ablation",
     "eda_parameters",
+    "example_source",
     "examples_html",
     "filter_effect",
     "make_augmenter",

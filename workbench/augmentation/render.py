@@ -47,9 +47,18 @@ def examples_html(augmented: pd.DataFrame) -> str:
     >>> "shorter" in html_text and "&lt;b&gt;" not in html_text and "<b>Source:</b> short" in html_text
     True
     """
-    shortest = augmented.loc[augmented["source"].str.len().idxmin(), "text_id"]
-    first = augmented[(augmented["text_id"] == shortest) & (augmented["variant"] == 0)]
-    source = first["source"].iloc[0]
+    source = example_source(augmented)
+    first = augmented[(augmented["source"] == source) & (augmented["variant"] == 0)]
+    first = first[first["text_id"] == first["text_id"].iloc[0]]
     return (f"<p><b>Source:</b> {html.escape(source)}</p>"
             + variants_html(source, first["augmented"].tolist(), first["similarity"].tolist(),
                             labels=first["recipe"].tolist()))
+
+
+def example_source(augmented: pd.DataFrame) -> str:
+    """The shortest source text of a :func:`compare_augmenters` frame: the one :func:`examples_html` shows.
+
+    >>> example_source(pd.DataFrame({"source": ["a long text", "short"]}))
+    'short'
+    """
+    return str(augmented.loc[augmented["source"].str.len().idxmin(), "source"])

@@ -23,18 +23,22 @@ from workbench.data.splits import subsample
 __all__ = ["cap_splits", "sampling_note"]
 
 
-def cap_splits(dsd: datasets.DatasetDict, *, train: int, evaluation: int, seed: int = 0) -> datasets.DatasetDict:
+def cap_splits(dsd: datasets.DatasetDict, *, train: int, evaluation: int = 0, validation: int | None = None,
+               test: int | None = None, seed: int = 0) -> datasets.DatasetDict:
     """A copy of ``dsd`` with ``train`` cut to at most ``train`` rows and ``validation``/``test`` to
-    ``evaluation`` rows each (0: the whole split).
+    ``evaluation`` rows each, or to ``validation`` and ``test`` rows when those are given (0: the whole split).
 
     Class fractions are kept (stratified) and the same ``seed`` picks the same rows.
     """
     check_int("train", train, "cap_splits", low=0, fix="Use 0 to keep the whole split.")
     check_int("evaluation", evaluation, "cap_splits", low=0, fix="Use 0 to keep the whole split.")
+    caps = {"validation": evaluation if validation is None else validation, "test": evaluation if test is None else test}
+    for split, cap in caps.items():
+        check_int(split, cap, "cap_splits", low=0, fix="Use 0 to keep the whole split.")
     out = subsample(dsd, split="train", n=train, seed=seed)
-    for split in ("validation", "test"):
+    for split, cap in caps.items():
         if split in out:
-            out = subsample(out, split=split, n=evaluation, seed=seed)
+            out = subsample(out, split=split, n=cap, seed=seed)
     return out
 
 
