@@ -415,3 +415,14 @@ def test_cap_splits_caps_each_split_to_its_own_size_and_keeps_class_fractions(fi
     assert len(cap_splits(fine_foods, train=0, evaluation=80, test=20)["validation"]) == 80
     with pytest.raises(ParameterError, match="'test' parameter of cap_splits must be"):
         cap_splits(fine_foods, train=10, test=-1)
+
+
+def test_subsample_keeps_a_row_of_a_rare_class():
+    from workbench.data import subsample
+
+    labels = [0] * 495 + [1] * 495 + [2] * 10   # class 2 is 1% of the rows
+    dsd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(1000)],
+                                                                     "label": labels})})
+    for seed in range(5):
+        small = subsample(dsd, split="train", n=20, seed=seed)["train"]
+        assert len(small) == 20 and set(small["label"]) == {0, 1, 2}

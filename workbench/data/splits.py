@@ -235,7 +235,11 @@ def subsample(dsd: datasets.DatasetDict, *, split: str = "train", n: int, seed: 
                              f"Got {split!r} instead.")
     out = datasets.DatasetDict(dsd)
     if 0 < n < len(dsd[split]):
-        out[split] = dsd[split].select(_stratified_pick(np.asarray(dsd[split]["label"]), n, seed))
+        labels = np.asarray(dsd[split]["label"])
+        picked = _stratified_pick(labels, n, seed)
+        if n >= len(np.unique(labels)):  # a rare class keeps a row (stratified rounding may give it none)
+            picked = _keep_every_class(labels, picked, seed)
+        out[split] = dsd[split].select(picked)
     return out
 
 
