@@ -194,8 +194,14 @@ def test_verdict_refuses_a_diverged_baseline_and_a_comparison_without_test():
     truth = np.array([0, 1] * 10)
     comparison = _fake_comparison(truth, {"linear": truth, "cosine": truth, "step": truth})
     comparison.runs.loc[0, "status"] = "diverged"
-    with pytest.raises(DataError, match="baseline 'linear' of schedule_verdicts must train without diverging"):
+    with pytest.raises(DataError, match="baseline 'linear' of schedule_verdicts must train without diverging.*"
+                                        "it diverged. Lower its peak"):
         schedule_verdicts(comparison)
+    # A run that raised is not told to lower its rate: the message carries the run's own error.
+    comparison.runs.loc[0, ["status", "reason"]] = ["failed", "RuntimeError: out of memory"]
+    with pytest.raises(DataError, match="failed: RuntimeError: out of memory. Fix that error first") as error:
+        schedule_verdicts(comparison)
+    assert "Lower its peak" not in str(error.value)
     comparison.labels = {}
     with pytest.raises(DataError, match="has no test predictions"):
         schedule_verdicts(comparison)

@@ -128,8 +128,13 @@ def schedule_verdicts(comparison, *, metric: str = "accuracy", baseline: str = B
                         "dataset with a 'test' split (workbench.load_dataset makes one).")
     usable = usable_schedules(runs)
     if baseline not in usable:
+        rows = runs[(runs["schedule"] == baseline) & ~runs["status"].isin(["ok"])]
+        failed = rows[rows["status"] == "failed"]
+        reason = (f"its run with seed {failed['seed'].iloc[0]} failed: {str(failed['reason'].iloc[0])[:160]}. "
+                  "Fix that error first." if len(failed) else
+                  "it diverged. Lower its peak learning rate or pick another baseline.")
         raise DataError(f"The baseline {baseline!r} of {func} must train without diverging or failing on every "
-                        "seed. Lower its peak learning rate or pick another baseline.")
+                        f"seed; {reason}")
     candidates = [name for name in usable if name != baseline]
     if not candidates:
         raise DataError(f"{func} needs at least one usable schedule besides the baseline {baseline!r}. "
