@@ -28,15 +28,31 @@ def test_unicode_segmenter_known_answers():
         [unicodedata.normalize("NFD", "résumé"), "ok"]]
 
 
+def test_spacy_segmenter_known_answers():
+    # spaCy's blank English tokenizer: clitics and punctuation split off, a CJK run without spaces stays one
+    # word, a decomposed accent stays in its word.
+    pytest.importorskip("spacy", reason="spaCy is in the `test` extra")
+    assert split_words(TEXTS, segmenter="spacy") == [
+        ["Do", "n't", "stop", ",", "naïve", "café", "!"], ["我喜欢猫", "。"],
+        [unicodedata.normalize("NFD", "résumé"), "ok"]]
+    assert split_words(["Ça va?  Très bien."], segmenter="spacy") == [["Ça", "va", "?", "Très", "bien", "."]]
+
+
 def test_spacy_segmenter_says_how_to_install_it(monkeypatch):
-    # spaCy is not a dependency (its known answers are not tested here): without it, one line says what to do.
+    # spaCy is a test dependency, not a runtime one: without it, one line says what to do.
     import sys
 
     from workbench.errors import ResourceUnavailableError
+    from workbench.tokenization import words
 
     monkeypatch.setitem(sys.modules, "spacy", None)  # import spacy raises ImportError, installed or not
-    with pytest.raises(ResourceUnavailableError, match="pip install spacy"):
-        split_words(["a b"], segmenter="spacy")
+    words._spacy_tokenizer.cache_clear()  # a tokenizer loaded by an earlier test would hide the import
+    try:
+        with pytest.raises(ResourceUnavailableError, match="pip install spacy"):
+            split_words(["a b"], segmenter="spacy")
+    finally:
+        words._spacy_tokenizer.cache_clear()
+
 
 def test_fertility_follows_the_segmenter():
     # cl100k cuts '我喜欢猫。' into some tokens; whitespace sees one word, unicode four.
