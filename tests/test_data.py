@@ -426,3 +426,14 @@ def test_subsample_keeps_a_row_of_a_rare_class():
     for seed in range(5):
         small = subsample(dsd, split="train", n=20, seed=seed)["train"]
         assert len(small) == 20 and set(small["label"]) == {0, 1, 2}
+
+
+def test_a_capped_load_says_which_rows_it_was_drawn_from(fine_foods):
+    from workbench.data.findings import dataset_card
+
+    info = dataset_info(load_dataset(max_examples=100))
+    assert info["sizes"] == {"train": 100, "validation": 100, "test": 100}
+    assert info["sampled_from"] == dataset_info(fine_foods)["sizes"] == {"train": 3600, "validation": 400,
+                                                                          "test": 1000}
+    assert "train 100 (a stratified sample of 3,600)" in dataset_card(info)
+    assert "sampled_from" not in dataset_info(fine_foods) and "stratified" not in dataset_card(dataset_info(fine_foods))

@@ -9,6 +9,10 @@ The numbers live here and only here; notebooks ask for them with :func:`profile_
 >>> profile_settings("data", "smoke", max_examples=50)["max_examples"]
 50
 
+``default`` caps the rows that expensive steps use (20,000 per split where a notebook trains or encodes
+every row; the data notebook's overview always reads every row), so a million-row file costs about what
+a 20,000-row one does; ``full`` lifts the caps.
+
 Sizes follow one convention: ``0`` means "all of it" (every example, the whole split); lists of
 values are lists (``"downstream_vocab_sizes": [1000, 4000, 16000]``), never comma-separated text.
 """
@@ -37,7 +41,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "downstream_train_examples": 0, "downstream_threads": 1, "downstream_learning_rates": [0.001],
                   "subword_dropout": 0.1,
                   "downstream_model": "tiny:num_layers=1,hidden_size=32,num_heads=2"},
-        "default": {"max_examples": 0, "vocab_size": 8000, "max_length": 128,
+        "default": {"max_examples": 20000, "vocab_size": 8000, "max_length": 128,
                     "downstream_vocab_sizes": [1000, 4000, 16000], "downstream_seeds": 3, "downstream_epochs": 2.0,
                     "n_resamples": 1000, "downstream_max_length": 64, "downstream_train_examples": 1500,
                     "downstream_threads": 1, "downstream_learning_rates": [0.001, 0.003], "subword_dropout": 0.1,
@@ -164,7 +168,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "transformer_sizes": [80], "filter_threshold": 0.7, "filter_similarity": "tfidf",
                   "filter_sizes": [80], "n_jobs": 1, "n_resamples": 200, "self_bleu_texts": 8,
                   "max_length": 16},
-        "default": {"max_examples": 0, "quality_examples": 40, "quality_recipes": None, "quality_n_aug": 2,
+        "default": {"max_examples": 20000, "quality_examples": 40, "quality_recipes": None, "quality_n_aug": 2,
                     "alpha": 0.1, "ablation_recipes": ["eda"], "train_sizes": [250, 500, 1000, 0],
                     "protocol": "eda", "alphas": [0.0, 0.1], "n_augs": [2], "n_seeds": 3,
                     "learners": ["tfidf_logreg", "transformer"],
@@ -190,7 +194,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "latency_repeats": 5},
         # default: 5 strategies x 3 sampler seeds on the 24-point MLP grid (360 trials in memory, about a
         # minute), winners re-scored on 3 fresh training seeds; NSGA-II 12 trials = 3 generations of 4.
-        "default": {"max_examples": 0, "compare_model": "mlp", "n_trials": None, "pareto_trials": 12,
+        "default": {"max_examples": 20000, "compare_model": "mlp", "n_trials": None, "pareto_trials": 12,
                     "population_size": 4, "sampler_seeds": [0, 1, 2], "training_seeds": [1000, 1001, 1002],
                     "mlp_examples": 600, "mlp_epochs": 4, "tiny_examples": 400, "tiny_epochs": 2,
                     "max_length": 64, "latency_repeats": 20},

@@ -26,10 +26,21 @@ _METRICS = ("accuracy", "macro_f1")
 
 
 def dataset_card(info: Mapping[str, Any]) -> str:
-    """One line: source, number of classes, content hash (its first 12 characters)."""
+    """One line: source, number of classes, rows per split, content hash (its first 12 characters);
+    when ``load_dataset`` kept a sample (``max_examples``), the rows it was drawn from.
+
+    >>> dataset_card({"source": "a.csv", "num_labels": 2, "hash": "0" * 64, "sizes": {"train": 10},
+    ...               "sampled_from": {"train": 1000}})
+    '**Source** `a.csv` · **classes** 2 · **rows** train 10 (a stratified sample of 1,000) · **content hash** `000000000000`'
+    """
     source = html.escape(str(info.get("source", "unknown")))
+    full = info.get("sampled_from") or {}
+    rows = ", ".join(f"{html.escape(str(split))} {int(size):,}"
+                     + (f" (a stratified sample of {int(full[split]):,})" if int(full.get(split, 0)) > size else "")
+                     for split, size in (info.get("sizes") or {}).items())
     return (f"**Source** `{source}` · **classes** {int(info.get('num_labels', 0))} · "
-            f"**content hash** `{html.escape(str(info.get('hash', ''))[:12])}`")
+            + (f"**rows** {rows} · " if rows else "")
+            + f"**content hash** `{html.escape(str(info.get('hash', ''))[:12])}`")
 
 
 def class_imbalance(balance: pd.DataFrame, *, metric: str = "accuracy") -> dict[str, Any]:

@@ -110,10 +110,13 @@ def load_dataset(source: str = "builtin:fine_foods", *, text_column: str | int |
     frames = _complete_splits(frames, validation_size=validation_size, test_size=test_size,
                               seed=seed)
     check_labels_seen(frames)
+    full_sizes = {split: len(frame) for split, frame in frames.items()}
     if max_examples:  # None or 0: every row
         frames = {split: _subsample(frame, max_examples, seed, split=split)
                   for split, frame in frames.items()}
     meta = {"source": source, "text_column": columns[0], "label_column": columns[1]}
+    if any(len(frames[split]) < size for split, size in full_sizes.items()):
+        meta["sampled_from"] = full_sizes  # the report says which rows were read and which kept
     return _to_dataset_dict(frames, names, meta)
 
 

@@ -59,13 +59,30 @@ def dataset_info(dsd: datasets.DatasetDict) -> dict[str, Any]:
         first.info.description) else {}
     digest = hashlib.sha256(json.dumps(names).encode())
     for split in _ordered_splits(dsd):
-        frame = _frame(dsd[split])
-        digest.update(json.dumps([split, frame["text"].tolist(), frame["label"].tolist()]).encode())
-    return {"source": meta.get("source", "unknown"),
+        _hash_split(digest, split, dsd[split])
+    info = {"source": meta.get("source", "unknown"),
             "sizes": {split: len(dsd[split]) for split in _ordered_splits(dsd)},
             "hash": digest.hexdigest(), "label_names": names, "num_labels": len(names),
             "text_column": meta.get("text_column", "text"),
             "label_column": meta.get("label_column", "label")}
+    if meta.get("sampled_from"):
+        info["sampled_from"] = dict(meta["sampled_from"])
+    return info
+
+
+def _hash_split(digest, split: str, rows: datasets.Dataset, chunk: int = 50_000) -> None:
+    """Feed ``digest`` the bytes of ``json.dumps([split, texts, label names])``, ``chunk`` rows at a time.
+
+    The same bytes as one ``json.dumps`` call (so the same hash), without holding a second copy of
+    every text in memory: a million-row split costs one chunk of Python strings at a time.
+    """
+    names = rows.features["label"].names
+    digest.update(b"[" + json.dumps(split).encode() + b", [")
+    for column, encode in (("text", json.dumps), ("label", lambda code: json.dumps(names[code]))):
+        for start in range(0, len(rows), chunk):
+            values = rows[start:start + chunk][column]
+            digest.update((", " if start else "").encode() + ", ".join(map(encode, values)).encode())
+        digest.update(b"], [" if column == "text" else b"]]")
 
 
 def _is_json(text: str | None) -> bool:
