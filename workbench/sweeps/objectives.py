@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from workbench._distributed import broadcast_from_main, process_group
 from workbench._validation import check_choice, check_int, check_type
 from workbench.errors import (
     DataError,
@@ -33,7 +34,9 @@ def TrialPruningCallback(trial: optuna.Trial, *, metric: str = "accuracy"):  # n
     raises :class:`optuna.TrialPruned` out of ``Trainer.train`` (``fine_tune`` still removes its
     temporary checkpoints: that happens in a ``finally``). Multi-objective trials are not pruned
     (Optuna does not support it) but their epochs are still counted. The epochs trained so far are kept
-    as the steps of the trial's reports.
+    as the steps of the trial's reports. Under ``torchrun`` / ``accelerate launch`` every rank adds the
+    callback, rank 0 with the trial and the others with ``None`` (or an Optuna ``TorchDistributedTrial``
+    on every rank): rank 0's pruning decision is broadcast, so all ranks stop together (:func:`report_epoch`).
 
     >>> callback = TrialPruningCallback(trial, metric="macro_f1")  # doctest: +SKIP
     >>> fine_tune(model, tok, data, config, callbacks=[callback])  # doctest: +SKIP
@@ -66,7 +69,33 @@ def report_epoch(trial: optuna.Trial | None, value: float, epoch: int, *, count:
     The reported steps count the epochs a trial trained; multi-objective trials, which Optuna does not
     let report, keep the count in the user attribute ``epochs`` instead (unless ``count`` is False: a
     replayed configuration trains nothing). ``trial=None`` (a re-score outside any study) does nothing.
+
+    When one trial spans the ranks of a ``torchrun`` / ``accelerate launch`` run (DDP training), rank 0
+    holds the trial (other ranks may pass ``None``): it reports and asks the pruner, and its decision is
+    broadcast (:func:`workbench._distributed.broadcast_from_main`), so every rank stops at the same
+    evaluation instead of leaving the others waiting in a collective. An Optuna
+    ``TorchDistributedTrial``, which broadcasts by itself on every call, is used as it is on every rank.
     """
+    dist = process_group()
+    if dist is None or _is_torch_distributed_trial(trial):
+        _report_and_prune(trial, value, epoch, count=count)
+        return
+    reason = None
+    if dist.get_rank() == 0:
+        try:
+            _report_and_prune(trial, value, epoch, count=count)
+        except optuna.TrialPruned as pruned:
+            reason = str(pruned)
+    reason = broadcast_from_main(reason)
+    if reason is not None:
+        raise optuna.TrialPruned(reason)
+
+
+def _is_torch_distributed_trial(trial) -> bool:
+    return type(trial).__name__ == "TorchDistributedTrial"
+
+
+def _report_and_prune(trial, value: float, epoch: int, *, count: bool) -> None:
     if trial is None:
         return
     study = getattr(trial, "study", None)  # a FixedTrial (replaying parameters) has no study

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import hardware
+from workbench._distributed import launch_world
 from workbench._validation import check_choice, check_float, check_int, check_type
 from workbench.errors import ParameterError
 
@@ -206,6 +207,18 @@ def training_arguments(config: TrainConfig, output_dir: str | Path, *, precision
         load_best_model_at_end=True, metric_for_best_model=config.metric_for_best_model,
         greater_is_better=config.metric_for_best_model != "loss", save_total_limit=1, save_only_model=True,
         seed=config.seed, data_seed=config.seed, report_to="none", disable_tqdm=True,
-        dataloader_num_workers=config.dataloader_num_workers, dataloader_pin_memory=hardware.cuda_available(),
-        **precision)
-    return TrainingArguments(**{**settings, **(config.training_args or {})})
+        dataloader_num_workers=config.dataloader_num_workers, dataloader_pin_memory=hardware.cuda_available())
+    return TrainingArguments(**{**settings, **precision, **_launch_arguments(), **(config.training_args or {})})
+
+
+def _launch_arguments(world_size: int | None = None) -> dict[str, Any]:
+    """Processes on CPUs only (``torchrun`` without GPUs): gloo and ``use_cpu``, without which accelerate
+    sees no distributed setup and every process would train alone on all the data.
+
+    >>> _launch_arguments(1)
+    {}
+    """
+    world_size = launch_world()[1] if world_size is None else world_size
+    if world_size < 2 or hardware.cuda_available():
+        return {}  # one process, or GPUs: accelerate picks NCCL and one device per process itself
+    return {"use_cpu": True, "ddp_backend": "gloo"}
