@@ -15,6 +15,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _reports_root(monkeypatch, tmp_path_factory):
+    """Each test its own reports root: the runner's cache and list of runs never leak between tests
+    (a notebook cached by one test would not execute in the next) nor into the checkout's reports/."""
+    monkeypatch.setenv("WORKBENCH_REPORTS", str(tmp_path_factory.mktemp("reports")))
+
+
 @pytest.fixture
 def tiny_frame():
     """A small two-class pandas frame with obvious signal: 40 rows, balanced."""

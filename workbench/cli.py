@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``report``, ``params``, ``lab``, ``sweep`` and ``info``.
+"""The ``workbench`` command: ``report``, ``params``, ``compare``, ``lab``, ``sweep`` and ``info``.
 
 Exit codes: 0 when everything worked, 1 when a notebook failed or lost configurations (degraded;
 ``--allow-degraded`` accepts those), 2 for a usage or parameter mistake (one line on stderr, no
@@ -55,8 +55,8 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
 
     report = commands.add_parser("report", help="run the notebooks and write HTML reports")
-    report.add_argument("--profile", choices=PROFILES, default="default",
-                        help="smoke: seconds per notebook; default: ~15 minutes; full: hours")
+    report.add_argument("--profile", choices=PROFILES, default=None,
+                        help="smoke: seconds per notebook; default (the default): ~15 minutes; full: hours")
     report.add_argument("--only", metavar="NAME[,NAME]",
                         help="run only these notebooks (names without the number prefix)")
     report.add_argument("--set", dest="params", metavar="KEY=VALUE", action="append",
@@ -71,7 +71,18 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="exit 0 when some configurations failed but every notebook produced results")
     report.add_argument("--parallel-timing", action="store_true",
                         help="with --jobs > 1, let notebooks that time things share the cores (the index says so)")
+    report.add_argument("--force", action="store_true",
+                        help="execute every notebook, even those whose inputs match an earlier ok run (cached)")
+    report.add_argument("--rerun-failed", metavar="RUN",
+                        help="re-run the notebooks that failed or were degraded in run folder RUN (its profile and "
+                             "parameters; the others are copied from it when unchanged)")
     report.set_defaults(command=_report)
+
+    compare = commands.add_parser("compare", help="two runs side by side: verdicts, headline figures, differences")
+    compare.add_argument("run_a", metavar="RUN_A", help="run folder (path, or name under reports/)")
+    compare.add_argument("run_b", metavar="RUN_B", help="run folder (path, or name under reports/)")
+    compare.add_argument("--output", type=Path, help="page to write (default reports/compare/A-vs-B.html)")
+    compare.set_defaults(command=_compare)
 
     params = commands.add_parser("params", help="a notebook's parameters: type, default and comment")
     params.add_argument("notebook", help="notebook name without its number prefix, e.g. data")
@@ -142,7 +153,8 @@ def _report(args: argparse.Namespace) -> int:
         result = run_report(notebooks_dir=args.notebooks, output=args.output, profile=args.profile,
                             only=args.only, params=dict(args.params), jobs=args.jobs,
                             show_code=args.show_code, timeout_per_cell=args.timeout,
-                            parallel_timing=args.parallel_timing)
+                            parallel_timing=args.parallel_timing, force=args.force,
+                            rerun_failed=args.rerun_failed)
     except RunInterrupted as stop:
         print(f"Interrupted. Report of what finished: {stop.result.index}", file=sys.stderr)
         return 130
@@ -155,6 +167,13 @@ def _report(args: argparse.Namespace) -> int:
     if result.ok or (args.allow_degraded and not result.failed):
         return 0
     return 1
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from workbench.reports.compare import compare_runs
+
+    print(f"Comparison: {compare_runs(args.run_a, args.run_b, output=args.output)}")
+    return 0
 
 
 def _params(args: argparse.Namespace) -> int:

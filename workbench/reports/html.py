@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from workbench.reports.pages import PAGE_CSS, tidy_notebook
 from workbench.reports.sidecars import _write_atomic
 
 
@@ -16,6 +17,7 @@ _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}<style type="text/css">{{ resources.workbench_css }}</style>{%- endblock extra_css -%}
 """
 
 
@@ -27,7 +29,8 @@ def convert_to_html(notebook: str | os.PathLike, html_path: str | os.PathLike, *
     nbconvert's ``HTMLExporter`` with the ``lab`` template does the work; images already sit in
     the outputs as base64, markdown images (relative to ``images_dir``, by default the
     notebook's folder) are embedded, and no script or style is loaded from the network. Stream
-    outputs are coalesced, so a text progress bar shows its last state only. Code
+    outputs are coalesced; progress bars are dropped from stderr, pandas tables lose a 0..n index
+    column, and wide tables scroll inside their cell (:mod:`workbench.reports.pages`). Code
     cells and prompts are hidden unless ``show_code``; ``title`` (default: the file's stem)
     becomes the page's ``<title>``.
 
@@ -56,7 +59,9 @@ def convert_to_html(notebook: str | os.PathLike, html_path: str | os.PathLike, *
     notebook = Path(notebook)
     # from_filename would overwrite the name (the <title>) with the file's stem.
     resources = {"metadata": {"name": title or notebook.stem,
-                              "path": str(images_dir if images_dir is not None else notebook.parent)}}
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4), resources)
+                              "path": str(images_dir if images_dir is not None else notebook.parent)},
+                 "workbench_css": PAGE_CSS}
+    node = tidy_notebook(nbformat.read(notebook, as_version=4))
+    body, _ = exporter.from_notebook_node(node, resources)
     _write_atomic(Path(html_path), body)
     return Path(html_path)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from workbench.reports.pages import THUMBNAIL_NAME, thumbnail_uri
 from workbench.reports.sidecars import RESERVED_SUMMARY_KEYS, _to_json, _write_atomic
 
 if TYPE_CHECKING:
@@ -24,14 +25,19 @@ def _relative(path: Path | None, run_dir: Path) -> str | None:
 
 def _write_run_json(run_dir: Path, runs: list[NotebookRun], *, settings: Mapping[str, Any],
                     parameters: Mapping[str, Mapping[str, Any]]) -> Path:
-    """``run.json``: the run's settings (profile, jobs, ...) and one entry per notebook."""
+    """``run.json``: the run's settings (profile, jobs, ...), the machine and one entry per notebook."""
+    from workbench.environment import cpu_info
+
+    cpu = cpu_info()
     document = {
         "created": datetime.now().isoformat(timespec="seconds"),
         **settings,
-        "ok": all(run.status == "ok" for run in runs) and not settings.get("interrupted"),
+        "machine": {"cpu": cpu["model"], "usable_cores": cpu["usable_cores"]},
+        "ok": all(run.status in ("ok", "cached") for run in runs) and not settings.get("interrupted"),
         "notebooks": [
             {"name": run.name, "status": run.status, "seconds": round(run.seconds, 3),
              "error": run.error, "detail": list(run.detail), "beside_others": run.beside_others,
+             "cached_from": run.cached_from, "cache_key": run.cache_key,
              "parameters": parameters[run.name],
              **{kind: _relative(getattr(run, kind), run_dir)
                 for kind in ("html", "ipynb", "summary", "results")}}
@@ -150,7 +156,8 @@ th, td { text-align: left; vertical-align: top; padding: .45rem .6rem; border-bo
 th { font-weight: 600; background: #f5f5f7; } td.num { text-align: right; white-space: nowrap; }
 .status { font-weight: 600; padding: .1rem .45rem; border-radius: .3rem; }
 .ok { color: #0a6b2d; background: #dff5e6; } .failed { color: #a11; background: #fde4e4; }
-.degraded { color: #8a5a00; background: #fff1d6; }
+.degraded { color: #8a5a00; background: #fff1d6; } .cached { color: #1f4e8c; background: #e3edfb; }
+img.thumb { display: block; width: 120px; height: auto; border: 1px solid #ddd; border-radius: .2rem; }
 .answer { font-weight: 500; } .answer.pays-off { color: #0a6b2d; } .answer.costs-accuracy { color: #a11; } .note { color: #666; font-size: .9em; margin-top: .3rem; }
 .error { color: #a11; font-size: .9em; margin-top: .3rem; }
 ul.figures { list-style: none; margin: 0; padding: 0; } ul.figures li { white-space: nowrap; }
@@ -158,8 +165,12 @@ ul.figures { list-style: none; margin: 0; padding: 0; } ul.figures li { white-sp
 """
 
 
-def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interrupted: bool = False) -> Path:
-    """Write ``index.html``: one row per notebook; every notebook-provided string is escaped."""
+def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interrupted: bool = False,
+                 all_runs: bool = False) -> Path:
+    """Write ``index.html``: one row per notebook; every notebook-provided string is escaped.
+
+    ``all_runs``: the run folder sits in the reports root, so link its list of runs (``../index.html``).
+    """
     esc = html.escape
     rows = []
     for run in runs:
@@ -174,15 +185,19 @@ def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interr
         notes = [f'<div class="error">{esc(run.error)}</div>'] if run.error else []
         if run.beside_others:
             notes.append('<div class="note">timed while other notebooks shared the cores (--parallel-timing)</div>')
+        if run.cached_from:
+            notes.append(f'<div class="note">reused from run {esc(run.cached_from)} (inputs unchanged)</div>')
         label = f"degraded: {'; '.join(run.detail)}" if run.status == "degraded" and run.detail else run.status
+        uri = thumbnail_uri(run.folder / THUMBNAIL_NAME)
+        picture = f'<img class="thumb" alt="key plot of {esc(run.name)}" src="{uri}">' if uri else ""
         rows.append(
-            f"<tr><td><b>{esc(run.name)}</b></td><td>{_answer_html(summary)}</td>"
+            f"<tr><td>{picture}</td><td><b>{esc(run.name)}</b></td><td>{_answer_html(summary)}</td>"
             f'<td><span class="status {esc(run.status)}">{esc(label)}</span>{"".join(notes)}</td>'
             f'<td class="num">{run.seconds:.1f} s</td>'
             f"<td><code>{esc(_dataset_text(summary))}</code></td>"
             f'<td><ul class="figures">{figures}</ul></td>'
             f'<td class="files">{links}</td></tr>')
-    counts = {state: sum(run.status == state for run in runs) for state in ("ok", "degraded", "failed")}
+    counts = {state: sum(run.status == state for run in runs) for state in ("ok", "cached", "degraded", "failed")}
     banner = ('<p class="error">Interrupted (Ctrl-C): the notebooks marked failed did not finish.</p>'
               if interrupted else "")
     page = f"""<!DOCTYPE html>
@@ -195,11 +210,12 @@ def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interr
 </head>
 <body>
 <h1>nlp-workbench report <code>{esc(run_dir.name)}</code></h1>
-<p class="meta">profile {esc(profile)} · {counts["ok"]} ok, {counts["degraded"]} degraded, {counts["failed"]} failed ·
+<p class="meta">profile {esc(profile)} · {counts["ok"]} ok, {counts["cached"]} cached, {counts["degraded"]} degraded,
+{counts["failed"]} failed ·{' <a href="../index.html">all runs</a> ·' if all_runs else ""}
 {datetime.now().strftime("%Y-%m-%d %H:%M")}</p>
 {banner}
 <table>
-<thead><tr><th>Notebook</th><th>Answer</th><th>Status</th><th>Duration</th><th>Data</th>
+<thead><tr><th>Plot</th><th>Notebook</th><th>Answer</th><th>Status</th><th>Duration</th><th>Data</th>
 <th>Details</th><th>Files</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}
