@@ -5,6 +5,8 @@ from __future__ import annotations
 import datasets
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 from workbench import data
@@ -112,3 +114,14 @@ def test_module_exports_are_documented():
         obj = getattr(data, name)
         if callable(obj):
             assert obj.__doc__ and "Examples" in obj.__doc__, name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=40), min_size=1, max_size=5))
+def test_word_counts_equal_str_split(texts):
+    from workbench.data.overview import text_lengths
+
+    dsd = datasets.DatasetDict({"train": datasets.Dataset.from_dict(
+        {"text": texts, "label": [0] * len(texts)},
+        features=datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["a"])}))})
+    assert text_lengths(dsd)["n_words"].tolist() == [len(text.split()) for text in texts]

@@ -182,7 +182,9 @@ def text_lengths(dsd: datasets.DatasetDict) -> pd.DataFrame:
     rows = _tidy(dsd, "text_lengths")
     if rows is None:
         return pd.DataFrame(columns=_TEXT_LENGTH_COLUMNS)
-    rows["n_words"] = rows["text"].str.split().str.len().astype("int64")
+    # Runs of non-whitespace counted in place: the same number as str.split() gives, without a list of
+    # every word (a million reviews would hold about 70 million word strings at once).
+    rows["n_words"] = rows["text"].str.count(r"\S+").astype("int64")
     rows["n_chars"] = rows["text"].str.len().astype("int64")
     return rows[_TEXT_LENGTH_COLUMNS]
 
