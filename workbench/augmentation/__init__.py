@@ -26,6 +26,8 @@ The package, one module per concern (compute → findings → plot; the widget l
 - :mod:`~workbench.augmentation.run`: :func:`augment`, seeded per text, on several processes;
 - :mod:`~workbench.augmentation.metrics`, :mod:`~workbench.augmentation.embeddings`,
   :mod:`~workbench.augmentation.quality`: what a recipe changes and keeps (:func:`compare_augmenters`);
+- :mod:`~workbench.augmentation.oracle`: the classifier that judges label preservation;
+- :mod:`~workbench.augmentation.constraints`: TextAttack-style constraint filter;
 - :mod:`~workbench.augmentation.ablation`: whether it helps a classifier (:func:`downstream_ablation`);
 - :mod:`~workbench.augmentation.findings`, :mod:`~workbench.augmentation.plots`,
   :mod:`~workbench.augmentation.render`: Markdown, Figures and HTML from those results.
@@ -43,6 +45,7 @@ from workbench.augmentation.ablation import (  # noqa: F401  (grid parsers, for 
     downstream_ablation,
     eda_parameters,
 )
+from workbench.augmentation.constraints import constraint_checks, constraint_filter
 from workbench.augmentation.decision import (
     ABLATION_COLUMNS,
     ablation_decision,
@@ -50,7 +53,7 @@ from workbench.augmentation.decision import (
     control_name,
     filter_effect,
 )
-from workbench.augmentation.embeddings import sentence_embeddings
+from workbench.augmentation.embeddings import Pooling, embedding_method, read_pooling, sentence_embeddings
 from workbench.augmentation.findings import (
     augmentation_findings,
     recommend_augmentation,
@@ -63,6 +66,7 @@ from workbench.augmentation.metrics import (
     self_bleu,
     word_diff,
 )
+from workbench.augmentation.oracle import ORACLES, LabelOracle, label_oracle
 from workbench.augmentation.plots import plot_ablation, plot_quality
 from workbench.augmentation.quality import (
     QUALITY_COLUMNS,
@@ -90,12 +94,15 @@ __all__ = [
     "EDA_RECOMMENDED",
     "LEARNERS",
     "MODEL_RECIPES",
+    "ORACLES",
     "QUALITY_COLUMNS",
     "QUALITY_METRICS",
     "RECIPES",
     "RUN_COLUMNS",
     "AblationResult",
     "AugmentationComparison",
+    "LabelOracle",
+    "Pooling",
     "TransformerSettings",
     "WordDiff",
     "ablation_decision",
@@ -106,18 +113,23 @@ __all__ = [
     "augmentation_summary",
     "changed_word_ratio",
     "compare_augmenters",
+    "constraint_checks",
+    "constraint_filter",
     "control_name",
     "distinct_n",
     "downstream_ablation",
     "eda_parameters",
+    "embedding_method",
     "example_source",
     "examples_html",
     "filter_effect",
+    "label_oracle",
     "make_augmenter",
     "plot_ablation",
     "plot_quality",
     "quality_recipes",
     "quality_wide",
+    "read_pooling",
     "recommend_augmentation",
     "run_ablation",
     "run_quality",

@@ -119,4 +119,14 @@ def augmentation_findings(quality: pd.DataFrame, table: pd.DataFrame, verdicts: 
         lines.append(f"- The recipe that most often left a text unchanged is **{_md(idle.index[0])}** "
                      f"({idle.iloc[0]:.0%} of its variants); unchanged and failed variants are left out of its "
                      "quality figures and of the training data.")
-    return "\n".join(lines)
+    return "\n".join(lines + _oracle_line(quality))
+
+
+def _oracle_line(quality: pd.DataFrame) -> list[str]:
+    """Which classifier judged label preservation, and its accuracy on the original texts (the ceiling)."""
+    rows = quality[(quality["augmenter"] == ORIGINAL) & (quality["metric"] == "label_preservation")]
+    if not len(rows) or not isinstance(rows["reason"].iloc[0], str) or pd.isna(rows["value"].iloc[0]):
+        return []
+    judge = rows["reason"].iloc[0]
+    return [f"- {_md(judge[:1].upper() + judge[1:])}; it gives {rows['value'].iloc[0]:.1%} of the original texts "
+            f"their gold label, the ceiling of every recipe's label preservation."]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,8 +13,9 @@ import pandas as pd
 
 from workbench._progress import progress_bar
 from workbench._validation import check_int
-from workbench.augmentation.embeddings import sentence_embeddings
+from workbench.augmentation.embeddings import embedding_method, sentence_embeddings
 from workbench.augmentation.metrics import changed_word_ratio, distinct_n, self_bleu
+from workbench.augmentation.oracle import oracle_record
 from workbench.augmentation.recipes import (
     MODEL_RECIPES,
     RECIPES,
@@ -50,12 +51,20 @@ class AugmentationComparison:
         Columns :data:`QUALITY_COLUMNS`: one row per augmenter and metric (``original`` is the
         reference: the source texts themselves).
     augmented : pandas.DataFrame
-        Every variant (:data:`AUGMENT_COLUMNS`), all recipes stacked, with its ``changed_word_ratio``
-        and ``similarity`` to the source.
+        Every variant (:data:`AUGMENT_COLUMNS`), all recipes stacked, with its ``kind``
+        (``changed``, ``unchanged``, ``repeated`` or ``failed``), ``changed_word_ratio`` and ``similarity``
+        to the source and, with a classifier, ``predicted_label``, ``label_kept`` (the source's gold label)
+        and ``prediction_kept`` (the classifier's label of the source).
+    oracle : dict
+        The classifier that judged label preservation (:func:`~workbench.augmentation.oracle.oracle_record`).
+    embedding : str
+        What the similarities were measured with (:func:`~workbench.augmentation.embeddings.embedding_method`).
     """
 
     quality: pd.DataFrame
     augmented: pd.DataFrame
+    oracle: dict[str, Any] = field(default_factory=dict)
+    embedding: str = ""
 
 
 
@@ -82,8 +91,9 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
                              sources (NaN with ``n_aug = 1``): the recipe's own diversity
     ``self_bleu``            :func:`self_bleu` of the variants (``self_bleu_texts`` drawn)
     ``label_preservation``   share of variants that ``classifier`` (trained on the original data,
-                             e.g. ``tfidf_logreg(...).pipeline``) assigns the source's label; for
-                             ``original`` it is the classifier's accuracy on the sources
+                             e.g. :func:`~workbench.augmentation.oracle.label_oracle`) assigns the
+                             source's label; for ``original`` it is the classifier's accuracy on the
+                             sources (its ceiling; the row's reason names the classifier)
     ``prediction_agreement`` share of variants the classifier labels as it labels their source
                              (1 for ``original``): the label change the augmentation alone causes
     ``sentences_per_second`` variants produced per wall-clock second (``n_jobs`` processes)
@@ -168,11 +178,20 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
                                                                                 augmented["augmented"])]
     augmented["similarity"] = [float(source_vectors[i] @ vectors_of[v]) for i, v in zip(augmented["text_id"],
                                                                                         augmented["augmented"])]
-    predicted = None if classifier is None else np.asarray(classifier.predict(texts))
-    context = dict(source_vectors=source_vectors, vectors_of=vectors_of, labels=labels, classifier=classifier,
+    labels_of = None if classifier is None else _predict_unique(texts + augmented["augmented"].tolist(), classifier)
+    predicted = None if labels_of is None else np.array([labels_of[t] for t in texts])
+    if labels_of is not None:
+        augmented["predicted_label"] = [labels_of[v] for v in augmented["augmented"]]
+        ids = augmented["text_id"].to_numpy(dtype=int)
+        augmented["prediction_kept"] = augmented["predicted_label"].to_numpy() == predicted[ids]
+        if labels is not None:
+            augmented["label_kept"] = augmented["predicted_label"].to_numpy() == labels[ids]
+    context = dict(source_vectors=source_vectors, vectors_of=vectors_of, labels=labels, labels_of=labels_of,
                    predicted=predicted, self_bleu_texts=self_bleu_texts, seed=seed)
-    rows = _quality_rows(ORIGINAL, texts, texts, np.arange(len(texts)), speed=float("nan"), setup=float("nan"),
-                         **context)
+    oracle = oracle_record(classifier)
+    judge = f"label preservation judged by {oracle['description']}" if oracle else None
+    rows = [row[:4] + (judge,) for row in _quality_rows(ORIGINAL, texts, texts, np.arange(len(texts)),
+                                                        speed=float("nan"), setup=float("nan"), **context)]
     for recipe in recipes:
         if recipe in broken:
             status, reason = broken[recipe]
@@ -197,7 +216,8 @@ def compare_augmenters(texts: Sequence[str], labels: Sequence[int] | None = None
         rows += [row[:2] + (rates.get(row[1], row[2]),) + row[3:4] + (note,) for row in _quality_rows(
             recipe, made["source"].tolist(), made["augmented"].tolist(), made["text_id"].to_numpy(), speed=speed,
             setup=setup, **context)]
-    return AugmentationComparison(pd.DataFrame(rows, columns=list(QUALITY_COLUMNS)), augmented)
+    embedding = "the caller's embedder" if embedder else embedding_method("minilm")
+    return AugmentationComparison(pd.DataFrame(rows, columns=list(QUALITY_COLUMNS)), augmented, oracle, embedding)
 
 
 
@@ -206,12 +226,17 @@ def _embed_unique(texts: list[str], embed: Callable[[list[str]], np.ndarray]) ->
     return dict(zip(unique, np.asarray(embed(unique), dtype=np.float32)))
 
 
+def _predict_unique(texts: list[str], classifier: Any) -> dict[str, Any]:
+    unique = list(dict.fromkeys(texts))
+    return dict(zip(unique, np.asarray(classifier.predict(unique)).tolist()))
+
+
 def _quality_rows(name, sources, variants, text_ids, *, speed, setup, source_vectors, vectors_of, labels,
-                  classifier, predicted, self_bleu_texts, seed) -> list[tuple]:
+                  labels_of, predicted, self_bleu_texts, seed) -> list[tuple]:
     similarity = np.einsum("ij,ij->i", source_vectors[text_ids], np.stack([vectors_of[v] for v in variants]))
     preserved = agreement = float("nan")
-    if classifier is not None:
-        variant_predictions = np.asarray(classifier.predict(list(variants)))
+    if labels_of is not None:
+        variant_predictions = np.array([labels_of[v] for v in variants])
         agreement = float(np.mean(variant_predictions == predicted[text_ids]))
         if labels is not None:
             preserved = float(np.mean(variant_predictions == labels[text_ids]))

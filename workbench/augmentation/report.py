@@ -55,13 +55,15 @@ def augmentation_summary(comparison, table: pd.DataFrame, verdicts: dict, choice
                          settings: dict[str, Any]) -> dict[str, Any]:
     """``summary.json``'s body: ``verdict`` (the cell chosen on validation against no augmentation),
     ``verdicts`` (its plain-copies control), ``augmenters`` (quality per recipe), ``original``,
-    ``failed``, ``ablation`` rows, ``filter`` rows and ``settings``.
+    ``failed``, ``label_oracle`` (the classifier that judged label preservation and its accuracy on the
+    original texts), ``embeddings`` (library and pooling of the similarities), ``ablation`` rows, ``filter``
+    rows and ``settings``.
 
     >>> from workbench.augmentation.quality import QUALITY_COLUMNS, AugmentationComparison
     >>> quality = pd.DataFrame([("original", m, 1.0, "ok", None) for m in QUALITY_METRICS], columns=QUALITY_COLUMNS)
     >>> empty = AugmentationComparison(quality, pd.DataFrame())
     >>> sorted(augmentation_summary(empty, pd.DataFrame(columns=["status"]), {}, None, settings={}))[:3]
-    ['ablation', 'augmenters', 'failed']
+    ['ablation', 'augmenters', 'embeddings']
     """
     wide = quality_wide(comparison.quality)
     augmenters = wide.drop(index=ORIGINAL, errors="ignore")
@@ -75,6 +77,9 @@ def augmentation_summary(comparison, table: pd.DataFrame, verdicts: dict, choice
         "augmenters": augmenters[augmenters["status"] == "ok"][metrics].to_dict("index"),
         "original": wide.loc[ORIGINAL, metrics].to_dict() if ORIGINAL in wide.index else {},
         "failed": augmenters[augmenters["status"] != "ok"]["reason"].to_dict(),
+        "label_oracle": comparison.oracle | {"accuracy_on_originals": wide.loc[ORIGINAL, "label_preservation"]
+                                             if ORIGINAL in wide.index else None},
+        "embeddings": comparison.embedding,
         "ablation": ablation_records(ok),
         "filter": filter_effect(table).to_dict("records") if len(table) else [],
         "settings": settings,
