@@ -531,17 +531,29 @@ def _max_rss_bytes() -> int:
     return max_rss if sys.platform == "darwin" else max_rss * 1024
 
 
-def _timed_call(fn: Callable[[], Any]) -> float:
+def _timed_call(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
     start = time.perf_counter()
     fn()
+    sync()  # a CUDA call returns before its kernels finish: wait for them inside the timed span
     return time.perf_counter() - start
+
+
+def _cuda_synchronizer() -> Callable[[], None]:
+    """``torch.cuda.synchronize`` once this process has used CUDA, else a no-op (CPU timings pay nothing)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.synchronize
+    return lambda: None
 
 
 def measure_latency(fn: Callable[[], Any], *, warmup: int = 3, repeats: int = 20, threads: int | None = None,
                     items_per_call: int = 1) -> dict[str, Any]:
     """Time ``fn()`` after warm-up, with torch's thread count fixed, and record peak memory.
 
-    ``time.perf_counter`` times each of ``repeats`` calls. ``torch.set_num_threads(threads)`` holds
+    ``time.perf_counter`` times each of ``repeats`` calls; once the process has used CUDA, each call is
+    followed by ``torch.cuda.synchronize()`` inside its timed span (CUDA kernels run asynchronously),
+    and the warm-up is synchronised before timing starts. ``torch.set_num_threads(threads)`` holds
     for the whole measurement and is restored afterwards. Peak RSS is sampled every millisecond by a
     psutil thread; if ``getrusage``'s lifetime peak rose during the timed calls, that peak happened
     in them, so it is used too (it catches spikes shorter than the sampling interval).
@@ -588,9 +600,11 @@ def measure_latency(fn: Callable[[], Any], *, warmup: int = 3, repeats: int = 20
         used_threads = torch.get_num_threads()
         for _ in range(warmup):
             fn()
+        sync = _cuda_synchronizer()  # after the warm-up: its first call may be what initialises CUDA
+        sync()
         max_rss_before = _max_rss_bytes()
         with _PeakRssSampler() as sampler:
-            seconds = np.array([_timed_call(fn) for _ in range(repeats)])
+            seconds = np.array([_timed_call(fn, sync) for _ in range(repeats)])
         max_rss_after = _max_rss_bytes()
     finally:
         torch.set_num_threads(previous_threads)

@@ -132,3 +132,48 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         return os.cpu_count() or 1
+
+
+def model_device(model):
+    """Where a torch model's weights are (its first parameter's or buffer's device): its inputs go there.
+
+    On a CUDA machine a fine-tuned model lives on the GPU, so tensors built on the CPU (a tokenizer's
+    output, ``torch.from_numpy``) must follow it. A model without tensors runs on the CPU.
+
+    Examples
+    --------
+    >>> import torch
+    >>> str(model_device(torch.nn.Linear(2, 2))), str(model_device(torch.nn.Linear(2, 2, device="meta")))
+    ('cpu', 'meta')
+    """
+    import torch
+
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def onnxruntime_providers(available: Iterable[str] | None = None) -> list[str]:
+    """ONNX Runtime execution providers to run sessions with: CUDA first where this build has it, CPU always.
+
+    ONNX Runtime places every node on the first listed provider that implements it, so the CPU provider
+    is the fallback for nodes CUDA lacks (some int8 kernels) and the only one on CPU-only builds.
+
+    Parameters
+    ----------
+    available : iterable of str, optional
+        Providers the build offers; default: ``onnxruntime.get_available_providers()``.
+
+    Examples
+    --------
+    >>> onnxruntime_providers(["CPUExecutionProvider"])
+    ['CPUExecutionProvider']
+    >>> onnxruntime_providers(["CUDAExecutionProvider", "CPUExecutionProvider"])
+    ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    """
+    if available is None:
+        import onnxruntime
+
+        available = onnxruntime.get_available_providers()
+    cuda = "CUDAExecutionProvider" in set(available)
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]

@@ -13,8 +13,9 @@ from workbench._progress import progress_bar
 from workbench._validation import check_int
 from workbench.compression.config import LATENCY_COLUMNS, Variant
 from workbench.compression.onnx import _numpy_feeds
+from workbench.compression.runners import torch_feeds
 from workbench.errors import DataError, ParameterError, first_line
-from workbench.hardware import usable_cores
+from workbench.hardware import model_device, usable_cores
 
 # --------------------------------------------------------------------------------------------
 # Latency
@@ -149,7 +150,7 @@ def precision_probe(model, tokenizer, texts: Sequence[str], *, seq_len: int = 12
     from workbench.evaluation import measure_latency
 
     feeds = latency_feeds(tokenizer, texts, batch_size=1, seq_len=seq_len)
-    tensors = {k: torch.from_numpy(v) for k, v in feeds.items()}
+    tensors = torch_feeds(feeds, model_device(model))  # where the model is (a GPU after fine-tuning there)
     rows, reference = [], None
     for name in dtypes:
         dtype = getattr(torch, name)
@@ -159,7 +160,7 @@ def precision_probe(model, tokenizer, texts: Sequence[str], *, seq_len: int = 12
         try:
             cast = copy.deepcopy(model).to(dtype).eval()
             with torch.inference_mode():
-                logits = cast(**tensors).logits.float().numpy()
+                logits = cast(**tensors).logits.float().cpu().numpy()
                 stats = measure_latency(lambda: cast(**tensors), warmup=1, repeats=repeats, threads=threads)
             reference = logits if reference is None else reference
             row.update(p50_ms=stats["p50_ms"], max_abs_logit_diff=float(np.abs(logits - reference).max()), status="ok",

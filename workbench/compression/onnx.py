@@ -16,6 +16,7 @@ import numpy as np
 from workbench._validation import check_choice, check_int
 from workbench.compression.config import ExportError
 from workbench.errors import ParameterError, first_line
+from workbench.hardware import model_device
 
 # --------------------------------------------------------------------------------------------
 # ONNX export and ONNX Runtime quantization
@@ -72,8 +73,8 @@ def export_onnx(model, tokenizer, path: str | os.PathLike, *, max_length: int = 
     ``torch.onnx.export`` with the TorchScript exporter (``dynamo=False``) does the work: it is
     several times faster than the dynamo exporter here and its graphs are the ones
     ``onnxruntime.transformers.optimizer`` knows how to fuse. The model is exported from a copy
-    switched to eager attention (its graph fuses into ORT's ``Attention`` op); the caller's model is
-    left untouched.
+    switched to eager attention (its graph fuses into ORT's ``Attention`` op), on the model's device
+    with the tracing inputs moved there too; the caller's model is left untouched.
 
     Raises
     ------
@@ -102,7 +103,8 @@ def export_onnx(model, tokenizer, path: str | os.PathLike, *, max_length: int = 
         names = _input_names(clone, tokenizer)
         sample = tokenizer(["an example text for tracing"] * 2, padding="max_length", truncation=True,
                            max_length=min(16, max_length), return_tensors="pt")
-        inputs = {name: sample[name] for name in names}
+        device = model_device(clone)  # the copy stays where the model is (a GPU after fine-tuning there)
+        inputs = {name: sample[name].to(device) for name in names}
         axes = {name: {0: "batch", 1: "sequence"} for name in names} | {"logits": {0: "batch"}}
         with _quiet(), _native_output_silenced(), torch.inference_mode():
             torch.onnx.export(clone, (), str(path), kwargs=inputs, input_names=names, output_names=["logits"],

@@ -9,6 +9,7 @@ import pandas as pd
 
 from workbench._validation import check_float
 from workbench.errors import DataError, ParameterError
+from workbench.hardware import model_device
 
 # --------------------------------------------------------------------------------------------
 # Pruning
@@ -104,7 +105,8 @@ def head_importance(model, tokenizer, texts: Sequence[str], labels: Sequence[int
     if not blocks:
         raise ParameterError(f"The 'model' parameter of {func} must have BERT-style attention blocks. "
                              f"Got {type(model).__name__} instead.")
-    masks = [torch.ones(b.self.num_attention_heads, requires_grad=True) for b in blocks]
+    device = model_device(model)  # masks, inputs and labels go where the model is (a GPU too)
+    masks = [torch.ones(b.self.num_attention_heads, device=device, requires_grad=True) for b in blocks]
     hooks = []
     for block, mask in zip(blocks, masks):
         size = block.self.attention_head_size
@@ -119,8 +121,8 @@ def head_importance(model, tokenizer, texts: Sequence[str], labels: Sequence[int
     try:
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length,
-                              padding=True, return_tensors="pt")
-            target = torch.as_tensor(labels[start:start + batch_size])
+                              padding=True, return_tensors="pt").to(device)
+            target = torch.as_tensor(labels[start:start + batch_size], device=device)
             loss = model(**batch, labels=target).loss
             loss.backward()
     finally:

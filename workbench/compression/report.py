@@ -16,6 +16,7 @@ from workbench.compression.config import (
 )
 from workbench.compression.runners import ORT_SESSION_SETTINGS
 from workbench.errors import DataError
+from workbench.hardware import onnxruntime_providers
 
 # --------------------------------------------------------------------------------------------
 # One row per variant, the recommendation and the Pareto plots
@@ -178,7 +179,7 @@ def compression_summary(table: pd.DataFrame, decision: dict[str, Any], *, probe:
         summary["precision_probe"] = probe.set_index("dtype")[["native", "p50_ms", "slowdown"]].to_dict("index")
     if references is not None:
         summary["references"] = references.to_dict("records")
-    summary["ort_session"] = dict(ORT_SESSION_SETTINGS)
+    summary["ort_session"] = {**ORT_SESSION_SETTINGS, "providers": onnxruntime_providers()}
     if base is not None:
         summary["baseline"] = {"cached": base["cached"], "seconds": base["seconds"], "cache_key": base["key"]}
     return summary | extra

@@ -12,28 +12,44 @@ import numpy as np
 from workbench.compression.baseline import torch_threads
 from workbench.compression.config import Variant
 from workbench.compression.onnx import _numpy_feeds, _quiet
-from workbench.hardware import usable_cores
+from workbench.hardware import model_device, onnxruntime_providers, usable_cores
 
 # --------------------------------------------------------------------------------------------
 # Building the variants
 
 
 def _torch_runner(model, autocast=None):
-    """``make(threads) -> predict``; ``autocast`` (a dtype) runs the forward under ``torch.autocast`` on the CPU."""
+    """``make(threads) -> predict``; ``autocast`` (a dtype) runs the forward under ``torch.autocast``.
+
+    The feeds (numpy) go to the model's device and the logits come back to the CPU, so a model that
+    fine-tuning left on a GPU runs there; autocast follows the same device.
+    """
     import torch
 
     model.eval()
     dtype = next(model.parameters()).dtype
+    device = model_device(model)
 
     def make(threads: int, fresh: bool = False):
         def predict(feeds: dict[str, np.ndarray]) -> np.ndarray:
-            context = (torch.autocast("cpu", dtype=autocast) if autocast is not None
+            context = (torch.autocast(device.type, dtype=autocast) if autocast is not None
                        else contextlib.nullcontext())
             with torch.inference_mode(), context:
-                return model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.float().numpy()
+                return model(**torch_feeds(feeds, device)).logits.float().cpu().numpy()
         return predict
     make.dtype = dtype
     return make
+
+
+def torch_feeds(feeds: dict[str, np.ndarray], device) -> dict:
+    """Numpy feeds as torch tensors on ``device`` (the model's: :func:`workbench.hardware.model_device`).
+
+    >>> torch_feeds({"input_ids": np.array([[1, 2]])}, "cpu")["input_ids"].device.type
+    'cpu'
+    """
+    import torch
+
+    return {k: torch.from_numpy(np.asarray(v)).to(device) for k, v in feeds.items()}
 
 
 #: ONNX Runtime session settings every variant runs with (recorded in summary.json): one inter-op
@@ -57,7 +73,8 @@ def _ort_runner(path: Path, level: str = "ORT_ENABLE_ALL"):
             options.add_session_config_entry(key, ORT_SESSION_SETTINGS[key])
         options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
         options.log_severity_level = 3
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # CUDA where this ONNX Runtime build has it, CPU for the rest (and on CPU-only builds).
+        return ort.InferenceSession(str(path), options, providers=onnxruntime_providers())
 
     def make(threads: int, fresh: bool = False):
         # A fresh session has an empty memory arena, so a memory measurement sees what a call needs.
