@@ -250,7 +250,8 @@ class _Builder:
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(self.model), {torch.nn.Linear},
+            # torch's dynamic int8 kernels are CPU-only: quantize a CPU copy of a model trained on a GPU.
+            quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(self.model).cpu(), {torch.nn.Linear},
                                                                dtype=torch.qint8)
         deprecated = any("deprecat" in str(w.message).lower() for w in caught)
         folder = self.workdir / name
