@@ -103,7 +103,7 @@ def test_downstream_correlation_and_recommendation_known_answers():
     expected_r = np.corrcoef(frame["renyi_efficiency"], frame["accuracy"])[0, 1]
     assert correlation["pearson_r"] == pytest.approx(expected_r)
     wide = pd.DataFrame({"fertility": [1.1, 1.3, 1.0], "unk_rate": [0.0, 0.0, 0.02],
-                         "round_trip_exact": [1.0, 1.0, 1.0]}, index=["a", "b", "word"])
+                         "round_trip_exact": [1.0, 1.0, 1.0], "vocab_size": [1000, 1000, 500]}, index=["a", "b", "word"])
     decision = {"choice": "unigram_4000", "baseline": "bpe_1000", "recommended": "bpe_1000",
                 "verdict": {"answer": "inconclusive"}}
     choice = recommend_tokenizer(wide, decision, trained=["b", "word"])
@@ -111,7 +111,29 @@ def test_downstream_correlation_and_recommendation_known_answers():
     assert choice["trained_choice"] == "b" and choice["trained_lossless"]
     assert (choice["downstream_choice"], choice["downstream_answer"], choice["recommended"]) == (
         "unigram_4000", "inconclusive", "bpe_1000")
+    assert choice["recommended_by"] == "downstream"
     assert plot_downstream(frame, correlation).axes[1].get_title().startswith("accuracy vs Rényi")
+
+
+def test_intrinsic_recommendation_weighs_the_embedding_cost():
+    # Planted: 'o200k' compresses best but costs 25x the embedding rows of 'bpe_8000', 3% longer sequences;
+    # 'bpe_1000' is cheaper still but 20% longer; 'word' is shortest and small but maps text to [UNK].
+    from workbench.tokenization import recommend_tokenizer
+
+    wide = pd.DataFrame({"fertility": [1.10, 1.13, 1.32, 1.05], "unk_rate": [0.0, 0.0, 0.0, 0.04],
+                         "round_trip_exact": [1.0, 1.0, 1.0, 1.0], "vocab_size": [200_019, 8_000, 1_000, 5_000]},
+                        index=["o200k", "bpe_8000", "bpe_1000", "word"])
+    pick = recommend_tokenizer(wide, trained=["bpe_8000", "bpe_1000", "word"])
+    assert (pick["intrinsic_choice"], pick["intrinsic_fewest_tokens"], pick["intrinsic_fertility"]) == (
+        "bpe_8000", "o200k", 1.13)
+    assert (pick["trained_choice"], pick["recommended"], pick["recommended_by"]) == ("bpe_8000", "bpe_8000", "intrinsic")
+    assert recommend_tokenizer(wide, fertility_tolerance=0.0)["intrinsic_choice"] == "o200k"
+    assert recommend_tokenizer(wide, fertility_tolerance=0.25)["intrinsic_choice"] == "bpe_1000"
+    downstream = recommend_tokenizer(wide, {"choice": "bpe_1000", "baseline": "bpe_8000", "recommended": "bpe_1000",
+                                            "verdict": {"answer": "pays off"}})
+    assert (downstream["recommended"], downstream["recommended_by"]) == ("bpe_1000", "downstream")
+    with pytest.raises(ParameterError, match="'fertility_tolerance' parameter of recommend_tokenizer"):
+        recommend_tokenizer(wide, fertility_tolerance=-0.1)
 
 
 def _decision_result(val_scores, test_correct, *, n=200, params=(64_000, 256_000, 256_000)):

@@ -17,8 +17,8 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +36,53 @@ PRETRAINED: tuple[str, ...] = ("minilm", "cl100k_base", "o200k_base")
 class EncodedBatch:
     """Tokens of a batch of texts, flattened: text ``i`` owns ``ids[bounds[i]:bounds[i + 1]]``.
 
-    ``starts``/``ends`` are character offsets into that token's own (raw) text; ``id_lists`` keeps
-    the per-text lists for decoding; ``seconds`` is the wall time of the encode call alone.
+    ``spans`` holds each token's ``(start, end)`` in its own text, in ``unit``: ``"char"`` (HF
+    ``tokenizers`` reports character offsets) or ``"byte"`` (a ``tiktoken`` token is a byte string, so
+    its span is the running sum of token lengths over the text's UTF-8 bytes). ``starts``/``ends`` are
+    always character offsets (from the texts' UTF-8 layout for byte spans); ``id_lists`` the per-text
+    lists for decoding (built from ``ids`` when first read); ``seconds`` the wall time of the encode call.
     """
 
     ids: np.ndarray
-    starts: np.ndarray
-    ends: np.ndarray
+    spans: np.ndarray
     lengths: np.ndarray
-    id_lists: list[list[int]]
     seconds: float
+    texts: Sequence[str]
+    unit: str = "char"
+    given_lists: list[list[int]] | None = field(default=None, repr=False)
 
     @property
     def bounds(self) -> np.ndarray:
         return np.concatenate([[0], np.cumsum(self.lengths)])
+
+    def ids_of(self, text: int) -> list[int]:
+        """The ids of text number ``text``."""
+        if self.given_lists is not None:
+            return self.given_lists[text]
+        start = int(self.lengths[:text].sum())
+        return self.ids[start:start + int(self.lengths[text])].tolist()
+
+    @functools.cached_property
+    def id_lists(self) -> list[list[int]]:
+        if self.given_lists is not None:
+            return self.given_lists
+        return [part.tolist() for part in np.split(self.ids, np.cumsum(self.lengths)[:-1])]
+
+    @functools.cached_property
+    def char_spans(self) -> np.ndarray:
+        if self.unit == "char":
+            return self.spans
+        from workbench.tokenization.words import byte_spans_to_chars
+
+        return byte_spans_to_chars(self.texts, self.spans, self.lengths)
+
+    @property
+    def starts(self) -> np.ndarray:
+        return self.char_spans[:, 0]
+
+    @property
+    def ends(self) -> np.ndarray:
+        return self.char_spans[:, 1]
 
 
 class HFTokenizer:
@@ -90,13 +123,13 @@ class HFTokenizer:
         start = time.perf_counter()
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         seconds = time.perf_counter() - start
-        id_lists = [e.ids for e in encodings]
-        lengths = np.fromiter(map(len, id_lists), np.int64, count=len(id_lists))
+        # Read each encoding's ids and offsets straight into arrays: no per-text lists kept.
+        lengths = np.fromiter(map(len, encodings), np.int64, count=len(encodings))
         total = int(lengths.sum())
-        ids = np.fromiter(itertools.chain.from_iterable(id_lists), np.int64, count=total)
-        flat = itertools.chain.from_iterable(itertools.chain.from_iterable(e.offsets for e in encodings))
-        spans = np.fromiter(flat, np.int64, count=2 * total).reshape(-1, 2)
-        return EncodedBatch(ids, spans[:, 0], spans[:, 1], lengths, id_lists, seconds)
+        chain = itertools.chain.from_iterable
+        ids = np.fromiter(chain(e.ids for e in encodings), np.int64, count=total)
+        spans = np.fromiter(chain(chain(e.offsets for e in encodings)), np.int64, count=2 * total).reshape(-1, 2)
+        return EncodedBatch(ids, spans, lengths, seconds, texts, "char")
 
     def decode_batch(self, id_lists: list[list[int]]) -> list[str]:
         return self.tokenizer.decode_batch(id_lists, skip_special_tokens=False)
@@ -112,7 +145,7 @@ class HFTokenizer:
 class TiktokenTokenizer:
     """Adapter over a ``tiktoken.Encoding`` (byte-level BPE: no ``[UNK]``, no normalization).
 
-    Offsets come from the byte length of each token, mapped back to characters.
+    Spans are in UTF-8 bytes (``EncodedBatch.unit == "byte"``): running sums of the token lengths.
 
     >>> load_pretrained_tokenizer("cl100k_base").tokenize("hello world")
     ['hello', ' world']
@@ -130,23 +163,11 @@ class TiktokenTokenizer:
         seconds = time.perf_counter() - start
         lengths = np.fromiter(map(len, id_lists), np.int64, count=len(id_lists))
         ids = np.fromiter(itertools.chain.from_iterable(id_lists), np.int64, count=int(lengths.sum()))
-        starts, ends = self._char_spans(texts, ids, lengths)
-        return EncodedBatch(ids, starts, ends, lengths, id_lists, seconds)
-
-    def _char_spans(self, texts: list[str], ids: np.ndarray, lengths: np.ndarray):
-        # Tokens tile the UTF-8 bytes exactly, so cumulative byte lengths are the offsets; work on
-        # the texts joined by one-byte separators and map each byte to the character holding it.
-        uniq, inverse = np.unique(ids, return_inverse=True)
-        nbytes = np.array([len(self.tokenizer.decode_single_token_bytes(int(i))) for i in uniq], np.int64)
-        token_bytes = nbytes[inverse]
-        text_of_token = np.repeat(np.arange(len(texts)), lengths)
-        byte_end = np.cumsum(token_bytes) + text_of_token
-        data = np.frombuffer("\n".join(texts).encode("utf-8"), np.uint8)
-        char_of_byte = np.cumsum((data & 0xC0) != 0x80) - 1
-        char_base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])])[text_of_token]
-        starts = char_of_byte[byte_end - token_bytes] - char_base
-        ends = char_of_byte[byte_end - 1] + 1 - char_base
-        return starts, ends
+        # Tokens tile each text's bytes: spans are running sums of token lengths, restarted per text.
+        running = np.concatenate([[0], np.cumsum(_token_byte_lengths(self.tokenizer)[ids])])
+        first = np.repeat(running[np.cumsum(lengths) - lengths], lengths)
+        spans = np.stack([running[:-1] - first, running[1:] - first], axis=1)
+        return EncodedBatch(ids, spans, lengths, seconds, texts, "byte", id_lists)
 
     def decode_batch(self, id_lists: list[list[int]]) -> list[str]:
         return self.tokenizer.decode_batch(id_lists)
@@ -157,6 +178,18 @@ class TiktokenTokenizer:
     def tokenize(self, text: str) -> list[str]:
         pieces = (self.tokenizer.decode_single_token_bytes(i) for i in self.tokenizer.encode_ordinary(text))
         return [piece.decode("utf-8", errors="replace") for piece in pieces]
+
+
+@functools.lru_cache(maxsize=None)
+def _token_byte_lengths(encoding) -> np.ndarray:
+    """Bytes of every token id of a ``tiktoken.Encoding`` (0 for the ids it leaves unused)."""
+    sizes = np.zeros(encoding.n_vocab, np.int64)
+    for token_id in range(encoding.n_vocab):
+        try:
+            sizes[token_id] = len(encoding.decode_single_token_bytes(token_id))
+        except KeyError:  # a gap between the ranks and the special tokens
+            pass
+    return sizes
 
 
 def wrap_tokenizer(tokenizer) -> HFTokenizer | TiktokenTokenizer:

@@ -10,46 +10,68 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench._validation import check_float
 from workbench.tokenization.downstream import DOWNSTREAM_COLUMNS, RUN_COLUMNS, DownstreamResult
 from workbench.tokenization.metrics import METRICS, compare_tokenizers
 
 
+FERTILITY_TOLERANCE = 0.05
+"""Default slack of :func:`recommend_tokenizer`: sequences up to 5% longer than the shortest are as good."""
+
+
 def recommend_tokenizer(intrinsic: pd.DataFrame, decision: Mapping[str, Any] | None = None, *,
-                        trained: Sequence[str] | None = None) -> dict[str, Any]:
+                        trained: Sequence[str] | None = None,
+                        fertility_tolerance: float = FERTILITY_TOLERANCE) -> dict[str, Any]:
     """A recommendation computed from the measurements (never a fixed answer).
 
     Intrinsic (from :func:`metrics_wide`): among tokenizers without unknown tokens and with exact round
-    trips, the one with the fewest tokens per word (shortest sequences, least compute per text); with
-    ``trained`` names, the same choice among the tokenizers trained on your data (``trained_choice``),
-    whose vocabulary size you control. Downstream (``decision`` from :func:`downstream_verdict`): the
-    configuration chosen on validation, the baseline, the verdict's answer on test, and the one
-    recommended (the choice only when it pays off, else the cheaper baseline).
+    trips, the **smallest vocabulary** whose fertility is within ``fertility_tolerance`` (relative) of the
+    best. Fewest tokens per word alone would always pick the largest vocabulary, whatever its embedding
+    matrix costs (the compression-only criterion Zouhar et al. 2023 argue against); a few percent longer
+    sequences usually cost less than tens of millions of embedding parameters. ``intrinsic_fewest_tokens``
+    names the one with the fewest tokens per word. With ``trained`` names, the same choice among the
+    tokenizers trained on your data (``trained_choice``). Downstream (``decision`` from
+    :func:`downstream_verdict`): the configuration chosen on validation, the baseline, the verdict's answer
+    on test, and ``recommended``, the primary answer: the downstream recommendation when there is one
+    (``recommended_by`` says ``"downstream"``), else the intrinsic choice (``"intrinsic"``).
 
-    >>> wide = pd.DataFrame({"fertility": [1.2, 1.5], "unk_rate": [0.0, 0.0], "round_trip_exact": [1.0, 1.0],
-    ...                      "vocab_size": [1000, 50000]}, index=["a", "b"])
-    >>> recommend_tokenizer(wide)["intrinsic_choice"]
-    'a'
+    >>> wide = pd.DataFrame({"fertility": [1.10, 1.13, 1.30], "unk_rate": [0.0, 0.0, 0.0],
+    ...                      "round_trip_exact": [1.0, 1.0, 1.0], "vocab_size": [200_000, 8_000, 1_000]},
+    ...                     index=["big", "small", "tiny"])
+    >>> pick = recommend_tokenizer(wide)
+    >>> pick["intrinsic_choice"], pick["intrinsic_fewest_tokens"], pick["recommended_by"]
+    ('small', 'big', 'intrinsic')
     """
-    out: dict[str, Any] = {}
-
-    def lossless_min(frame: pd.DataFrame) -> tuple[str, bool]:
-        lossless = frame[(frame["unk_rate"] == 0) & (frame["round_trip_exact"] >= 0.999)]
-        pool = lossless if len(lossless) else frame
-        return str(pool["fertility"].idxmin()), bool(len(lossless))
-
-    out["intrinsic_choice"], out["intrinsic_lossless"] = lossless_min(intrinsic)
+    check_float("fertility_tolerance", fertility_tolerance, "recommend_tokenizer", low=0,
+                fix="Use 0 for the fewest tokens per word, 0.05 to allow 5% longer sequences.")
+    out: dict[str, Any] = {"fertility_tolerance": float(fertility_tolerance)}
+    out["intrinsic_choice"], out["intrinsic_lossless"], out["intrinsic_fewest_tokens"] = _cheapest_near_best(
+        intrinsic, fertility_tolerance)
     out["intrinsic_fertility"] = float(intrinsic.loc[out["intrinsic_choice"], "fertility"])
     if trained:
         own = intrinsic.loc[[name for name in intrinsic.index if name in set(trained)]]
         if len(own):
-            out["trained_choice"], out["trained_lossless"] = lossless_min(own)
+            out["trained_choice"], out["trained_lossless"], _ = _cheapest_near_best(own, fertility_tolerance)
             out["trained_fertility"] = float(own.loc[out["trained_choice"], "fertility"])
+    downstream = None if decision is None else decision.get("recommended")
     if decision is not None:
         verdict = decision.get("verdict")
         out.update(downstream_choice=decision.get("choice"), downstream_baseline=decision.get("baseline"),
-                   downstream_answer=verdict["answer"] if verdict else None,
-                   recommended=decision.get("recommended"))
+                   downstream_answer=verdict["answer"] if verdict else None)
+    out["recommended"] = downstream if downstream is not None else out["intrinsic_choice"]
+    out["recommended_by"] = "downstream" if downstream is not None else "intrinsic"
     return out
+
+
+def _cheapest_near_best(frame: pd.DataFrame, tolerance: float) -> tuple[str, bool, str]:
+    """(smallest vocabulary within ``tolerance`` of the lowest fertility, whether the pool is lossless,
+    the lowest-fertility name), among lossless tokenizers when there are any."""
+    lossless = frame[(frame["unk_rate"] == 0) & (frame["round_trip_exact"] >= 0.999)]
+    pool = lossless if len(lossless) else frame
+    best = pool["fertility"].min()
+    near = pool[pool["fertility"] <= best * (1 + tolerance)]
+    choice = near.sort_values(["vocab_size", "fertility"], kind="stable").index[0]
+    return str(choice), bool(len(lossless)), str(pool["fertility"].idxmin())
 
 
 def tokenization_findings(recommendation: Mapping[str, Any], decision: Mapping[str, Any],
@@ -75,10 +97,20 @@ def tokenization_findings(recommendation: Mapping[str, Any], decision: Mapping[s
     row = wide.loc[name]
     pool = "that lose nothing (no `[UNK]`, exact round trips)" if recommendation["intrinsic_lossless"] \
         else "measured (none here is lossless)"
-    lines = [f"- **Intrinsically**, `{html.escape(str(name))}` cuts the test text into the fewest tokens per word "
-             f"({row['fertility']:.2f}, with {int(row['vocab_size']):,} vocabulary entries) among tokenizers {pool}; "
-             f"words are those of the `{html.escape(segmenter)}` segmenter. Compression alone does not say which "
-             "vocabulary trains the better model (Zouhar et al. 2023), hence the downstream probe."]
+    fewest = recommendation.get("intrinsic_fewest_tokens", name)
+    tolerance = recommendation.get("fertility_tolerance", 0.0)
+    if fewest == name:
+        rule = (f"cuts the test text into the fewest tokens per word ({row['fertility']:.2f}, with "
+                f"{int(row['vocab_size']):,} vocabulary entries)")
+    else:
+        best = wide.loc[fewest]
+        rule = (f"is the smallest vocabulary ({int(row['vocab_size']):,} entries) within {tolerance:.0%} of the fewest "
+                f"tokens per word: {row['fertility']:.2f} against {best['fertility']:.2f} for "
+                f"`{html.escape(str(fewest))}` ({int(best['vocab_size']):,} entries),")
+    lines = [f"- **Intrinsically**, `{html.escape(str(name))}` {rule} among tokenizers {pool}; words are those of "
+             f"the `{html.escape(segmenter)}` segmenter. "
+             "Compression alone does not say which vocabulary trains the better model, and the one that compresses "
+             "most costs the most embedding parameters (Zouhar et al. 2023), hence the downstream probe."]
     verdict = decision.get("verdict")
     if verdict is None:
         lines.append(f"- **Downstream**: no verdict ({html.escape(str(decision.get('note', '')))}).")

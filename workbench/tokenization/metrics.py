@@ -182,7 +182,7 @@ class _Accumulator:
             self.counts = np.pad(self.counts, (0, len(bincount) - len(self.counts)))
         self.counts[:len(bincount)] += bincount
         if picked:
-            decoded = adapter.decode_batch([batch.id_lists[i] for i in picked])
+            decoded = adapter.decode_batch([batch.ids_of(i) for i in picked])
             self.exact += [d == texts[i] or d == adapter.normalize(texts[i]) for d, i in zip(decoded, picked)]
         self.lengths.append(batch.lengths.astype(np.int32))
         self.n_texts += len(texts)
@@ -228,12 +228,16 @@ def pieces_per_word(batch, words: Words) -> np.ndarray:
     >>> pieces_per_word(wrap_tokenizer("minilm").encode_batch(texts), word_spans(texts)).tolist()
     [3, 1]
     """
-    base = np.repeat(words.char_base, batch.lengths)
+    if batch.unit == "byte":  # tiktoken: compare in bytes, where its spans are exact
+        base, word_starts, word_ends = words.byte_base, words.byte_starts, words.byte_ends
+    else:
+        base, word_starts, word_ends = words.char_base, words.starts, words.ends
+    base = np.repeat(base, batch.lengths)
     # searchsorted needs sorted spans; offsets are monotone except after unusual normalizers.
-    starts = np.maximum.accumulate(batch.starts + base)
-    ends = np.maximum.accumulate(batch.ends + base)
+    starts = np.maximum.accumulate(batch.spans[:, 0] + base)
+    ends = np.maximum.accumulate(batch.spans[:, 1] + base)
     # Tokens overlapping word [s, e): those starting before e minus those ending at or before s.
-    return np.searchsorted(starts, words.ends, "left") - np.searchsorted(ends, words.starts, "right")
+    return np.searchsorted(starts, word_ends, "left") - np.searchsorted(ends, word_starts, "right")
 
 
 def renyi_efficiency(counts: np.ndarray, *, vocab_size: int | None = None, alpha: float = RENYI_ALPHA) -> float:

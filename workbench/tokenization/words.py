@@ -45,7 +45,8 @@ class Words:
     """Word spans of a batch of texts joined by newlines, in that joined coordinate.
 
     ``starts``/``ends`` are character offsets of each word; ``text_of_word`` the text it belongs to;
-    ``char_base`` where each text begins in the joined string.
+    ``char_base`` where each text begins in the joined string. ``byte_starts``/``byte_ends``/``byte_base``
+    are the same in the joined string's UTF-8 bytes (for tokenizers whose spans are bytes).
     """
 
     starts: np.ndarray
@@ -54,27 +55,64 @@ class Words:
     char_base: np.ndarray
     n_chars: int
     n_bytes: int
+    byte_starts: np.ndarray
+    byte_ends: np.ndarray
+    byte_base: np.ndarray
 
 
-def word_spans(texts: list[str], segmenter: str = DEFAULT_SEGMENTER) -> Words:
-    """Word spans of ``texts`` (see the module docstring for the segmenters).
+def word_spans(texts: Sequence[str], segmenter: str = DEFAULT_SEGMENTER) -> Words:
+    """Word spans of ``texts`` (see the module docstring for the segmenters), computed once per corpus:
+    the last few results are kept, so every tokenizer compared on the same texts shares them.
 
     >>> spans = word_spans(["ab cd", "e"], "whitespace")
     >>> spans.starts.tolist(), spans.ends.tolist(), spans.text_of_word.tolist()
     ([0, 3, 6], [2, 5, 7], [0, 0, 1])
     """
     check_choice("segmenter", segmenter, "word_spans", WORD_SEGMENTERS)
-    joined = "\n".join(texts)
-    char_base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]]).astype(np.int64)
+    return _word_spans(tuple(texts), segmenter)  # a tuple of the same str objects hashes in microseconds
+
+
+@functools.lru_cache(maxsize=2)
+def _word_spans(texts: tuple[str, ...], segmenter: str) -> Words:
+    codes, char_base, byte_of_char = _layout(texts)
     if segmenter == "whitespace":
-        starts, ends = _whitespace_spans(joined)
+        starts, ends = _whitespace_spans(codes)
     elif segmenter == "unicode":
-        starts, ends = _regex_spans(joined)
+        starts, ends = _regex_spans(codes)
     else:
-        starts, ends = _spacy_spans(texts, char_base)
+        starts, ends = _spacy_spans(list(texts), char_base)
     text_of_word = np.searchsorted(char_base, starts, side="right") - 1 if len(texts) else starts
-    return Words(starts, ends, text_of_word, char_base, n_chars=sum(map(len, texts)),
-                 n_bytes=len(joined.encode("utf-8")) - max(len(texts) - 1, 0))
+    separators = max(len(texts) - 1, 0)
+    return Words(starts, ends, text_of_word, char_base, n_chars=len(codes) - separators,
+                 n_bytes=int(byte_of_char[-1]) - separators, byte_starts=byte_of_char[starts],
+                 byte_ends=byte_of_char[ends], byte_base=byte_of_char[char_base])
+
+
+def _layout(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Code points of the texts joined by newlines, where each text starts, and where each character
+    (and the end) starts in the joined string's UTF-8 bytes."""
+    joined = "\n".join(texts)
+    codes = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
+    char_base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]]).astype(np.int64)
+    if joined.isascii():
+        return codes, char_base, np.arange(len(codes) + 1, dtype=np.int64)
+    sizes = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
+    return codes, char_base, np.concatenate([[0], np.cumsum(sizes)])
+
+
+def byte_spans_to_chars(texts: Sequence[str], spans: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``(start, end)`` UTF-8 byte spans of tokens (``lengths[i]`` of them in ``texts[i]``) as character
+    spans: a token that begins or ends inside a character covers that character.
+
+    >>> byte_spans_to_chars(["é!", "ab"], np.array([[0, 1], [1, 2], [2, 3], [0, 2]]), np.array([3, 1])).tolist()
+    [[0, 1], [0, 1], [1, 2], [0, 2]]
+    """
+    _, char_base, byte_of_char = _layout(texts)
+    char_base = np.repeat(char_base, lengths)
+    byte_base = byte_of_char[char_base]
+    starts = np.searchsorted(byte_of_char, spans[:, 0] + byte_base, "right") - 1 - char_base
+    ends = np.searchsorted(byte_of_char, spans[:, 1] + byte_base, "left") - char_base
+    return np.stack([starts, ends], axis=1)
 
 
 def split_words(texts: Sequence[str], *, segmenter: str = DEFAULT_SEGMENTER) -> list[list[str]]:
@@ -92,8 +130,7 @@ def split_words(texts: Sequence[str], *, segmenter: str = DEFAULT_SEGMENTER) -> 
     return out
 
 
-def _whitespace_spans(joined: str) -> tuple[np.ndarray, np.ndarray]:
-    codes = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
+def _whitespace_spans(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     space = np.zeros(codes.size + 2, bool)
     space[[0, -1]] = True  # sentinels so every word has a start and an end
     space[1:-1] = np.isin(codes, _WHITESPACE)
@@ -131,10 +168,10 @@ def _lookup(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return word, cjk
 
 
-def _regex_spans(joined: str) -> tuple[np.ndarray, np.ndarray]:
+def _regex_spans(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The spans of ``_UNICODE_WORD`` (tested equal to ``regex.finditer``), by table look-up: a run of
     non-CJK word characters is a word, each CJK character is one."""
-    word, cjk = _lookup(np.frombuffer(joined.encode("utf-32-le"), np.uint32))
+    word, cjk = _lookup(codes)
     pad = np.zeros(1, bool)
     before_word, before_cjk = np.concatenate([pad, word[:-1]]), np.concatenate([pad, cjk[:-1]])
     after_word, after_cjk = np.concatenate([word[1:], pad]), np.concatenate([cjk[1:], pad])
