@@ -11,10 +11,7 @@ them, so ``import workbench`` stays quick.
 
 from __future__ import annotations
 
-import sys
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -22,7 +19,13 @@ import numpy as np
 import pandas as pd
 
 from workbench._validation import check_choice, check_float, check_int, check_type
-from workbench.errors import DataError, ParameterError, ResourceUnavailableError, first_line
+from workbench.errors import (
+    DataError,
+    ParameterError,
+    ResourceUnavailableError,
+    first_line,
+)
+from workbench.latency import measure_latency  # re-exported: latency.py holds it now
 
 __all__ = [
     "METRICS",
@@ -45,10 +48,6 @@ METRICS = ("accuracy", "macro_f1")
 
 CONFUSION_COLUMNS = ["true", "predicted", "count"]
 METRICS_TABLE_COLUMNS = ["model", "metric", "value", "ci_low", "ci_high"]
-
-# Seconds between two memory samples: short enough to catch an allocation that lives for a few
-# milliseconds, long enough that the sampling thread costs well under 1 % of a core.
-_RSS_SAMPLE_INTERVAL_S = 0.001
 
 
 # --------------------------------------------------------------------------- input checks
@@ -490,135 +489,3 @@ def _load_hub_metric(name: str, func: str) -> Any:
             f"{func} could not load the metric {name!r} from the Hugging Face hub "
             f"({type(error).__name__}: {first_line(error)}). Check the name and the network, or use "
             "classification_metrics, which works offline.") from error
-
-
-# --------------------------------------------------------------------------- latency and memory
-
-class _PeakRssSampler:
-    """Background thread that records the highest resident set size (RSS) of this process."""
-
-    def __init__(self, interval_s: float = _RSS_SAMPLE_INTERVAL_S) -> None:
-        import psutil
-
-        self._process = psutil.Process()
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="peak-rss-sampler", daemon=True)
-        self.baseline = self.peak = self._process.memory_info().rss
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            self._stop.wait(self._interval_s)
-
-    def __enter__(self) -> _PeakRssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
-
-
-def _max_rss_bytes() -> int:
-    """The process's lifetime peak RSS from ``getrusage`` (kilobytes on Linux, bytes on macOS)."""
-    try:
-        import resource  # POSIX only
-    except ImportError:
-        return 0
-    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return max_rss if sys.platform == "darwin" else max_rss * 1024
-
-
-def _timed_call(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
-    start = time.perf_counter()
-    fn()
-    sync()  # a CUDA call returns before its kernels finish: wait for them inside the timed span
-    return time.perf_counter() - start
-
-
-def _cuda_synchronizer() -> Callable[[], None]:
-    """``torch.cuda.synchronize`` once this process has used CUDA, else a no-op (CPU timings pay nothing)."""
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        return torch.cuda.synchronize
-    return lambda: None
-
-
-def measure_latency(fn: Callable[[], Any], *, warmup: int = 3, repeats: int = 20, threads: int | None = None,
-                    items_per_call: int = 1) -> dict[str, Any]:
-    """Time ``fn()`` after warm-up, with torch's thread count fixed, and record peak memory.
-
-    ``time.perf_counter`` times each of ``repeats`` calls; once the process has used CUDA, each call is
-    followed by ``torch.cuda.synchronize()`` inside its timed span (CUDA kernels run asynchronously),
-    and the warm-up is synchronised before timing starts. ``torch.set_num_threads(threads)`` holds
-    for the whole measurement and is restored afterwards. Peak RSS is sampled every millisecond by a
-    psutil thread; if ``getrusage``'s lifetime peak rose during the timed calls, that peak happened
-    in them, so it is used too (it catches spikes shorter than the sampling interval).
-
-    Parameters
-    ----------
-    fn : callable
-        Called with no arguments; one call processes ``items_per_call`` items (e.g. a batch).
-    warmup, repeats : int
-        Untimed calls first, then timed calls.
-    threads : int, optional
-        Torch intra-op threads; ``None`` keeps (and records) the current setting.
-    items_per_call : int
-        Items per call, for ``throughput_per_s = items_per_call / median seconds``.
-
-    Returns
-    -------
-    dict
-        ``p50_ms``, ``p95_ms``, ``mean_ms``, ``min_ms``, ``throughput_per_s``, ``threads``,
-        ``peak_rss_mb``, ``baseline_rss_mb`` (RSS before the timed calls), ``repeats``, ``warmup``.
-
-    Examples
-    --------
-    >>> stats = measure_latency(lambda: sum(range(1000)), repeats=5)
-    >>> stats["p95_ms"] >= stats["p50_ms"] > 0
-    True
-    """
-    import torch
-
-    func = "measure_latency"
-    if not callable(fn):
-        raise ParameterError(f"The 'fn' parameter of {func} must be callable with no arguments. "
-                             f"Got {fn!r} instead. Wrap the call, e.g. lambda: model(batch).")
-    check_int("warmup", warmup, func, low=0)
-    check_int("repeats", repeats, func, low=1, fix="Use 20 or more for a stable p95.")
-    if threads is not None:
-        check_int("threads", threads, func, low=1, fix="Pass None to keep torch's current setting.")
-    check_int("items_per_call", items_per_call, func, low=1)
-
-    previous_threads = torch.get_num_threads()
-    try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        used_threads = torch.get_num_threads()
-        for _ in range(warmup):
-            fn()
-        sync = _cuda_synchronizer()  # after the warm-up: its first call may be what initialises CUDA
-        sync()
-        max_rss_before = _max_rss_bytes()
-        with _PeakRssSampler() as sampler:
-            seconds = np.array([_timed_call(fn, sync) for _ in range(repeats)])
-        max_rss_after = _max_rss_bytes()
-    finally:
-        torch.set_num_threads(previous_threads)
-    peak = max(sampler.peak, max_rss_after if max_rss_after > max_rss_before else 0)
-    median = float(np.median(seconds))
-    return {
-        "p50_ms": median * 1e3,
-        "p95_ms": float(np.percentile(seconds, 95)) * 1e3,
-        "mean_ms": float(seconds.mean()) * 1e3,
-        "min_ms": float(seconds.min()) * 1e3,
-        "throughput_per_s": items_per_call / median if median > 0 else float("inf"),
-        "threads": used_threads,
-        "peak_rss_mb": peak / 2**20,
-        "baseline_rss_mb": sampler.baseline / 2**20,
-        "repeats": repeats,
-        "warmup": warmup,
-    }

@@ -26,7 +26,7 @@ from workbench.training.config import (
     BEST_METRICS,
     SCHEDULER_TYPES,
     TrainConfig,
-    _precision_arguments,
+    _precision_arguments,  # noqa: F401 (private, imported from here by the hardware tests)
     training_arguments,
 )
 from workbench.training.plots import plot_history
