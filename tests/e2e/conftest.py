@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -266,7 +267,7 @@ def probe_csv(tmp_path_factory) -> Path:
 
 
 def _uses_report(item) -> bool:
-    return "probe_report" in getattr(item, "fixturenames", ())
+    return bool({"probe_report", "reports_root_of_runs"} & set(getattr(item, "fixturenames", ())))
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -276,18 +277,27 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 class _ReportRun:
-    """``workbench report --profile smoke`` over ``REPORT_NOTEBOOKS`` on ``probe_csv``, as a user types it."""
+    """``workbench report --profile smoke`` over ``REPORT_NOTEBOOKS`` on ``probe_csv``, as a user types it;
+    then a second run (``data`` on the embedded data set) and ``workbench compare`` of the two, all in a
+    reports root of their own (``WORKBENCH_REPORTS``): ``root/index.html`` lists both runs."""
 
     def __init__(self, folder: Path, dataset: Path) -> None:
-        self.run = folder / "run"
+        self.root = folder / "reports"
+        self.run = self.root / "run"
+        self.compare = self.root / "compare.html"
         self.log = folder / "report.log"
         script = Path(sys.executable).with_name("workbench")
         command = [str(script)] if script.exists() else [sys.executable, "-m", "workbench.cli"]
-        argv = [*command, "report", "--profile", "smoke",
-                "--only", ",".join(REPORT_NOTEBOOKS), "--output", str(self.run),
-                "--set", f"dataset={dataset}", "--set", "text_column=review", "--set", "label_column=score"]
+        probe = [*command, "report", "--profile", "smoke",
+                 "--only", ",".join(REPORT_NOTEBOOKS), "--output", str(self.run),
+                 "--set", f"dataset={dataset}", "--set", "text_column=review", "--set", "label_column=score"]
+        builtin = [*command, "report", "--profile", "smoke", "--only", "data", "--output", str(self.root / "builtin")]
+        compare = [*command, "compare", "run", "builtin", "--output", str(self.compare)]
+        script_text = " && ".join(shlex.join(argv) for argv in (probe, builtin, compare))
+        env = {**os.environ, "WORKBENCH_REPORTS": str(self.root)}
         with open(self.log, "wb") as stream:
-            self.process = subprocess.Popen(argv, stdout=stream, stderr=subprocess.STDOUT, cwd=REPO)
+            self.process = subprocess.Popen(["bash", "-c", script_text], stdout=stream, stderr=subprocess.STDOUT,
+                                            cwd=REPO, env=env, start_new_session=True)
 
     def result(self, timeout: float = 900) -> Path:
         code = self.process.wait(timeout=timeout)
@@ -296,7 +306,7 @@ class _ReportRun:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            os.killpg(self.process.pid, signal.SIGTERM)  # bash and the workbench command it runs
             self.process.wait(timeout=30)
 
 
@@ -316,6 +326,13 @@ def _report_run(request, tmp_path_factory):
 def probe_report(_report_run) -> Path:
     """The folder of the smoke report run over ``probe_csv``: index.html, run.json, one folder per notebook."""
     return _report_run.result()
+
+
+@pytest.fixture(scope="session")
+def reports_root_of_runs(_report_run, probe_report) -> Path:
+    """The reports root holding the probe run (``run``), a run of ``data`` on the embedded data set
+    (``builtin``), ``index.html`` listing both and ``compare.html`` comparing them."""
+    return _report_run.root
 
 
 # --------------------------------------------------------------------------------------------

@@ -80,9 +80,9 @@ def test_index_lists_every_notebook_with_links_that_exist(reader, probe_report, 
     page = reader.open("index.html")
     assert page.locator("h1").inner_text().startswith("nlp-workbench report")
     headers = page.locator("table thead th").all_inner_texts()
-    assert headers == ["Notebook", "Answer", "Status", "Duration", "Data", "Details", "Files"]
+    assert headers == ["Plot", "Notebook", "Answer", "Status", "Duration", "Data", "Details", "Files"]
     rows = page.locator("table tbody tr")
-    names = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+    names = [rows.nth(i).locator("td").nth(1).inner_text() for i in range(rows.count())]
     assert names == [entry["name"] for entry in json.loads((probe_report / "run.json").read_text())["notebooks"]]
     assert page.locator("table tbody .status.ok").count() == len(names)
     for href in page.locator("table tbody a").evaluate_all("links => links.map(a => a.getAttribute('href'))"):
@@ -137,3 +137,40 @@ def test_probe_text_shows_as_text_and_never_runs_on_any_page(reader, probe_repor
     # viewer's static view): the probe must be readable there, literally.
     assert shown_on == _pages(probe_report)[1:], shown_on
     reader.assert_clean()  # no dialog: alert(1) never ran
+
+
+def test_every_index_row_shows_a_picture_of_the_notebooks_key_plot(reader, probe_report):
+    page = reader.open("index.html")
+    rows = page.locator("table tbody tr")
+    pictures = page.locator("table tbody tr td:first-child img.thumb").evaluate_all(
+        "imgs => imgs.map(i => [i.getAttribute('src').slice(0, 22), i.naturalWidth, i.naturalHeight])")
+    assert len(pictures) == rows.count() > 0
+    assert all(src == "data:image/png;base64," and 0 < width <= 240 and height > 0 for src, width, height in pictures)
+    reader.assert_clean()
+
+
+def test_no_report_page_shows_a_progress_bar_as_a_stderr_block(reader, probe_report):
+    from workbench.reports.pages import is_progress_line
+
+    for page_path in _pages(probe_report)[1:]:
+        page = reader.open(page_path)
+        blocks = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
+        bars = [line for block in blocks for line in block.splitlines() if is_progress_line(line)]
+        assert bars == [], f"progress bars in stderr blocks on {page_path}: {bars[:3]}"
+    reader.assert_clean()
+
+
+def test_the_list_of_runs_and_the_comparison_of_two_data_sets_open_offline(watched, reports_root_of_runs):
+    reader = OfflineReader(watched, reports_root_of_runs)
+    page = reader.open("index.html")
+    listed = page.locator("table tbody tr td:first-child a").all_inner_texts()
+    assert sorted(listed) == ["builtin", "run"]
+    assert "probe.csv" in page.inner_text("body")  # the data set, by file name
+    page = reader.open("compare.html")
+    body = page.inner_text("body")
+    assert "run" in body and "builtin" in body and "95% interval" in body
+    assert page.locator("h2").all_inner_texts() == ["data", "tokenization"]
+    assert "not in this run" in body  # tokenization ran on the probe data only
+    assert page.locator("img.thumb").count() == 3
+    assert page.locator('img[src="x"]').count() == 0
+    reader.assert_clean()

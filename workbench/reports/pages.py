@@ -2,9 +2,9 @@
 
 :func:`tidy_notebook` rewrites an executed notebook before nbconvert renders it:
 
-- tqdm lines are removed from ``stderr`` stream outputs (after applying carriage returns as a terminal
-  would); an output left empty is dropped, so a progress bar never shows as an error-coloured block,
-  while real warnings stay;
+- tqdm lines leave ``stderr``: a cell's stderr is read as a terminal shows it (carriage returns
+  applied), its progress bars become plain output (their final state only) and what else it said
+  (a real warning) stays on stderr; a progress bar never shows as an error-coloured block;
 - a pandas table (``text/html`` from ``DataFrame.to_html``) whose row labels are 0, 1, 2, ... loses
   that column: the index of a tidy frame carries no information.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 # tqdm's default layouts: "desc: 40%|###   | 4/10 [00:01<00:02, 3.1it/s]" and "123it [00:01, 95.2it/s]".
-_PROGRESS = re.compile(r"(\d+%\|.*\|\s*[\d.]+[kMG]?/[\d.?]+[kMG]?|[\d.]+[kMG]?(it|[A-Za-z]+)?)\s*\[[\d:?]+(<[\d:?]+)?")
+_PROGRESS = re.compile(r"\d+%\|[^|]*\|\s*[\d.]+[kMG]?/[\d.?]+[kMG]?|[\d.]+[kMG]?(it|[A-Za-z]+)?\s*\[[\d:?]+(<[\d:?]+)?[,\]]")
 _TABLE = re.compile(r'<table border="1" class="dataframe"[^>]*>.*?</table>', re.DOTALL)
 _ROW_HEAD = re.compile(r"(<tr[^>]*>\s*)<th[^>]*>(.*?)</th>", re.DOTALL)
 THUMBNAIL_NAME = "thumbnail.png"
@@ -46,18 +46,18 @@ def is_progress_line(line: str) -> bool:
     return bool(_PROGRESS.search(line))
 
 
-def strip_progress(text: str) -> str:
-    """``text`` of a stderr stream without its progress-bar lines (carriage returns applied first).
+def split_progress(text: str) -> tuple[str, str]:
+    """Split stderr text, as a terminal shows it (carriage returns applied), into progress bars and the rest.
 
-    >>> strip_progress("a:  0%|  | 0/2 [00:00<?, ?it/s]\\ra: 100%|##| 2/2 [00:00<00:00]\\nwarning\\n")
-    'warning\\n'
+    >>> split_progress("a:  0%|  | 0/2 [00:00<?, ?it/s]\\ra: 100%|##| 2/2 [00:00<00:00]\\nwarning\\n")
+    ('a: 100%|##| 2/2 [00:00<00:00]\\n', 'warning\\n')
     """
-    kept = []
+    bars, rest = [], []
     for line in text.split("\n"):
         shown = line.rstrip("\r").rsplit("\r", 1)[-1]
-        if not is_progress_line(shown):
-            kept.append(shown)
-    return "\n".join(kept).strip("\n") + ("\n" if text.endswith("\n") and any(k.strip() for k in kept) else "")
+        if shown.strip():
+            (bars if is_progress_line(shown) else rest).append(shown)
+    return "".join(f"{line}\n" for line in bars), "".join(f"{line}\n" for line in rest)
 
 
 def drop_range_index(html: str) -> str:
@@ -83,17 +83,24 @@ def _without_index(table: str) -> str:
 
 def tidy_notebook(notebook: Any) -> Any:
     """Apply the rewrites above to a notebook (``nbformat.NotebookNode``) in place; return it."""
+    import nbformat
+
     for cell in notebook.cells:
         if cell.get("cell_type") != "code":
             continue
-        outputs = []
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                text = strip_progress(_text(output.get("text", "")))
-                if not text.strip():
-                    continue
-                output["text"] = text
-            elif "text/html" in output.get("data", {}):
+        outputs, stderr = [], []
+        for output in [*cell.get("outputs", []), None]:
+            if output is not None and output.get("output_type") == "stream" and output.get("name") == "stderr":
+                stderr.append(_text(output.get("text", "")))  # a run of stderr chunks is read as one
+                continue
+            if stderr:
+                bars, rest = split_progress("".join(stderr))
+                outputs += [nbformat.v4.new_output("stream", name=name, text=text)
+                            for name, text in (("stdout", bars), ("stderr", rest)) if text]
+                stderr = []
+            if output is None:
+                break
+            if "text/html" in output.get("data", {}):
                 output["data"]["text/html"] = drop_range_index(_text(output["data"]["text/html"]))
             outputs.append(output)
         cell["outputs"] = outputs
