@@ -115,7 +115,8 @@ def test_data_report_escapes_dataset_text_and_is_reproducible(hostile_csv, tmp_p
     params = {"dataset": str(hostile_csv), "text_column": "review", "label_column": "stars"}
     summaries = []
     for run in ("first", "second"):
-        result = run_report(only="data", profile="smoke", params=params, output=tmp_path / run)
+        # force: the second run must execute again (unchanged inputs would be copied from the first).
+        result = run_report(only="data", profile="smoke", params=params, output=tmp_path / run, force=True)
         assert result.ok, result.notebooks[0].error
         html = (tmp_path / run / "data" / "data.html").read_text(encoding="utf-8")
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
