@@ -82,6 +82,17 @@ def _launch(launcher: str, out: Path) -> list[dict]:
     return [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
 
 
+def _print_comparison(launcher: str, single: dict, first: dict) -> None:
+    """What ``pytest -s`` shows: one process against rank 0 of two, metric by metric."""
+    print(f"\n{launcher}: one process | rank 0 of two")
+    for name in ("eval_loss", "eval_accuracy"):
+        print(f"  {name}: {_metric(single['history'], name)} | {_metric(first['history'], name)}")
+    gap = max(abs(a - b) / abs(a) for a, b in zip(_metric(single["history"], "loss"), _metric(first["history"], "loss")))
+    print(f"  training loss, largest relative gap over {len(_metric(first['history'], 'loss'))} steps: {gap:.2e}")
+    for key in ("best_metric", "validation_accuracy", "weights_abs_sum"):
+        print(f"  {key}: {single[key]} | {first[key]}")
+
+
 def _metric(history: dict, name: str) -> list[float]:
     frame = pd.DataFrame(history)
     return frame.loc[frame.metric == name, "value"].tolist()
@@ -92,8 +103,7 @@ def _metric(history: dict, name: str) -> list[float]:
 def test_two_processes_train_like_one_and_share_the_best_checkpoint(launcher, one_process, tmp_path):
     ranks = _launch(launcher, tmp_path)
     single = one_process["train"]
-    print(f"\n{launcher}: one process vs rank 0 of two:", {k: (single[k], ranks[0]["train"][k])
-          for k in ("best_metric", "validation_accuracy", "weights_sum")})
+    _print_comparison(launcher, single, ranks[0]["train"])
     assert [r["world"] for r in ranks] == [2, 2]
     first, second = (r["train"] for r in ranks)
     # One run folder for both ranks, removed afterwards; every rank reloaded the best checkpoint from it.
@@ -157,6 +167,30 @@ def test_other_ranks_follow_rank_zero_without_a_trial(monkeypatch):
     _, trial = _always_prune_trial()
     objectives.report_epoch(trial, 0.1, 2)
     assert trial.study.trials[0].intermediate_values == {}
+
+
+def test_a_torch_distributed_trial_is_asked_on_every_rank(monkeypatch):
+    # Optuna's TorchDistributedTrial broadcasts inside report/should_prune, so every rank must call it
+    # (no second broadcast of ours); this stand-in has its name and records the calls.
+    class TorchDistributedTrial:
+        calls: list = []
+
+        def report(self, value, step):
+            self.calls.append(("report", value, step))
+
+        def should_prune(self):
+            self.calls.append(("should_prune",))
+            return True
+
+        def set_user_attr(self, key, value):
+            self.calls.append((key, value))
+
+    monkeypatch.setattr(objectives, "process_group", lambda: _FakeGroup(1))
+    monkeypatch.setattr(objectives, "broadcast_from_main", lambda value: pytest.fail("broadcast twice"))
+    with pytest.raises(optuna.TrialPruned, match="pruned after epoch 1"):
+        objectives.report_epoch(TorchDistributedTrial(), 0.25, 1)
+    assert TorchDistributedTrial.calls == [("report", 0.25, 1), ("should_prune",),
+                                           ("reason", "pruned after epoch 1 at 0.2500")]
 
 
 def test_cpu_processes_get_gloo_and_use_cpu(monkeypatch):
