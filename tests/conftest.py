@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 def _reports_root(monkeypatch, tmp_path_factory):
     """Each test its own reports root: the runner's cache and list of runs never leak between tests
     (a notebook cached by one test would not execute in the next) nor into the checkout's reports/."""
-    monkeypatch.setenv("WORKBENCH_REPORTS", str(tmp_path_factory.mktemp("reports")))
+    monkeypatch.setenv("WORKBENCH_REPORTS", str(tmp_path_factory.mktemp("root") / "reports"))
 
 
 @pytest.fixture
