@@ -121,24 +121,24 @@ def fine_tune(model, tokenizer, dataset, config: TrainConfig | None = None, *,
     train = tokenize_split(dataset["train"], tokenizer, max_length=config.max_length)
     validation = tokenize_split(dataset["validation"], tokenizer, max_length=config.max_length)
     with run_arguments(config, output_dir, precision=precision) as args:
-        trainer = _trainer(model, tokenizer, train, validation, args, config, callbacks, parameter_groups,
-                           lr_scheduler)
+        history = HistoryCallback()
+        trainer = _trainer(model, tokenizer, train, validation, args, config, [history], callbacks,
+                           parameter_groups, lr_scheduler)
         start = time.perf_counter()
         with quiet_transformers():
             trainer.train()
         seconds = time.perf_counter() - start
-    history = next(c for c in trainer.callback_handler.callbacks if isinstance(c, HistoryCallback))
     return TrainResult(model=trainer.model, tokenizer=tokenizer, config=config, history=history.frame(),
                        train_seconds=seconds, global_step=trainer.state.global_step,
                        best_metric=trainer.state.best_metric, bf16=precision["bf16"], label_names=label_names)
 
 
-def _trainer(model, tokenizer, train, validation, args, config, callbacks, parameter_groups, lr_scheduler):
-    """A Trainer with our history (and progress) callbacks, optional groups and scheduler, no printed logs."""
+def _trainer(model, tokenizer, train, validation, args, config, ours, callbacks, parameter_groups, lr_scheduler):
+    """A Trainer with ``ours``, a progress bar and early stopping as configured, then the caller's
+    ``callbacks``; optional groups and scheduler; no printed logs."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
-    history = HistoryCallback()
-    extra: list[TrainerCallback] = [history]
+    extra: list[TrainerCallback] = list(ours)
     if config.progress:
         extra.append(_ProgressCallback())
     if config.early_stopping_patience:
