@@ -161,6 +161,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # whole train split. The transformer learner trains at transformer_sizes only, transformer_steps
         # AdamW steps for every run (the same budget with and without augmentation). filter_*: the
         # constraint filter (similarity >= threshold and the TF-IDF oracle agrees) and where it runs.
+        # default trains at two of EDA's table rows (500: alpha 0.05 x 16 variants, 2,000: 0.05 x 8);
+        # the whole train split (0) and EDA's other sizes run in full.
         "smoke": {"max_examples": 160, "quality_examples": 8, "quality_recipes": None, "quality_n_aug": 2,
                   "alpha": 0.1, "ablation_recipes": ["eda"], "train_sizes": [80, 0], "protocol": "eda",
                   "alphas": [0.0, 0.1], "n_augs": [2], "n_seeds": 2, "learners": ["tfidf_logreg"],
@@ -169,12 +171,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "filter_sizes": [80], "n_jobs": 1, "n_resamples": 200, "self_bleu_texts": 8,
                   "max_length": 16},
         "default": {"max_examples": 20000, "quality_examples": 40, "quality_recipes": None, "quality_n_aug": 2,
-                    "alpha": 0.1, "ablation_recipes": ["eda"], "train_sizes": [250, 500, 1000, 0],
+                    "alpha": 0.1, "ablation_recipes": ["eda"], "train_sizes": [500, 2000],
                     "protocol": "eda", "alphas": [0.0, 0.1], "n_augs": [2], "n_seeds": 3,
                     "learners": ["tfidf_logreg", "transformer"],
-                    "transformer_model": "tiny:num_layers=1,hidden_size=64,num_heads=2", "transformer_steps": 100,
+                    "transformer_model": "tiny:num_layers=2,hidden_size=64,num_heads=2", "transformer_steps": 100,
                     "transformer_sizes": [500], "filter_threshold": 0.7, "filter_similarity": "tfidf",
-                    "filter_sizes": [250], "n_jobs": 2, "n_resamples": 1000, "self_bleu_texts": 30,
+                    "filter_sizes": [500], "n_jobs": 2, "n_resamples": 1000, "self_bleu_texts": 30,
                     "max_length": 256},
         "full": {"max_examples": 0, "quality_examples": 500, "quality_recipes": None, "quality_n_aug": 4,
                  "alpha": 0.1, "ablation_recipes": ["eda", "eda_sr", "eda_ri", "eda_rs", "eda_rd"],

@@ -42,9 +42,11 @@ class TransformerSettings:
 
     model: str = "tiny:num_layers=1,hidden_size=64,num_heads=2"
     steps: int = 100
-    batch_size: int = 16
+    batch_size: int = 32
     max_length: int = 64
-    learning_rate: float = 5e-4
+    # Measured on the default data (500 texts, 100 steps): 5e-4 at batch 16 never leaves the majority
+    # class (0.658); 3e-3 at batch 32 does (0.677 with two layers).
+    learning_rate: float = 3e-3
 
     def __post_init__(self) -> None:
         func = "TransformerSettings"
