@@ -31,7 +31,7 @@ def test_list_settings_are_lists_of_their_items_type():
         assert all(type(v) is int for v in augmentation["n_augs"])
         assert all(type(v) is str for v in augmentation["ablation_recipes"] + compression["variants"])
     assert profile_settings("tokenization", "default")["downstream_vocab_sizes"] == [1000, 4000, 16000]
-    assert profile_settings("augmentation", "default")["train_sizes"] == [250, 500, 1000, 0]
+    assert profile_settings("augmentation", "default")["train_sizes"] == [500, 2000]
 
 
 def test_no_setting_is_a_comma_separated_list():
