@@ -12,9 +12,9 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
 from workbench.errors import DataError, ParameterError, ResourceUnavailableError
+from workbench.bootstrap import _macro_f1_stat
 from workbench.evaluation import (
     CONFUSION_COLUMNS,
-    _macro_f1_stat,
     bootstrap_ci,
     classification_metrics,
     confusion_frame,

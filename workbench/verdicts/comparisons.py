@@ -17,7 +17,7 @@ import pandas as pd
 
 from workbench._validation import check_choice, check_int
 from workbench.errors import ParameterError
-from workbench.evaluation import (
+from workbench.bootstrap import (
     METRICS,
     _check_same_length,
     _encode,
