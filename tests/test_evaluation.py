@@ -308,3 +308,25 @@ def test_mean_difference_test_equals_the_paired_test_on_correctness_and_handles_
     assert mean_difference_test([0.5] * 5, n_resamples=99)["p_value"] == pytest.approx(0.01)
     with pytest.raises(ParameterError, match="'differences' parameter of mean_difference_test must hold"):
         mean_difference_test([])
+
+
+def test_latency_without_memory_runs_no_sampler_beside_the_timed_calls():
+    import math
+    import threading
+
+    from workbench.latency import peak_memory
+
+    def sampler_alive():
+        seen.append(any(t.name == "peak-rss-sampler" for t in threading.enumerate()))
+
+    seen: list[bool] = []
+    timed = measure_latency(sampler_alive, warmup=0, repeats=5, memory=False)
+    assert seen == [False] * 5 and math.isnan(timed["peak_rss_mb"]) and len(timed["samples_ms"]) == 5
+    seen.clear()
+    measure_latency(sampler_alive, warmup=0, repeats=3)
+    assert seen == [True] * 3   # the default samples memory while timing
+    seen.clear()
+    memory = peak_memory(lambda: (sampler_alive(), bytearray(32 * 2**20)))
+    assert seen == [True] and memory["peak_rss_mb"] >= memory["baseline_rss_mb"]
+    with pytest.raises(ParameterError, match="'fn' parameter of peak_memory must be callable"):
+        peak_memory(3)

@@ -20,7 +20,7 @@ import numpy as np
 from workbench._validation import check_int
 from workbench.errors import ParameterError
 
-__all__ = ["measure_latency"]
+__all__ = ["measure_latency", "peak_memory"]
 
 # Seconds between two memory samples: short enough to catch an allocation that lives for a few
 # milliseconds, long enough that the sampling thread costs well under 1 % of a core.
@@ -54,6 +54,12 @@ class _PeakRssSampler:
         self.peak = max(self.peak, self._process.memory_info().rss)
 
 
+def _current_rss_bytes() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
 def _max_rss_bytes() -> int:
     """The process's lifetime peak RSS from ``getrusage`` (kilobytes on Linux, bytes on macOS)."""
     try:
@@ -81,7 +87,7 @@ def _cuda_synchronizer() -> Callable[[], None]:
 
 
 def measure_latency(fn: Callable[[], Any], *, warmup: int = 3, repeats: int = 20, threads: int | None = None,
-                    items_per_call: int = 1) -> dict[str, Any]:
+                    items_per_call: int = 1, memory: bool = True) -> dict[str, Any]:
     """Time ``fn()`` after warm-up, with torch's thread count fixed, and record peak memory.
 
     ``time.perf_counter`` times each of ``repeats`` calls; once the process has used CUDA, each call is
@@ -101,12 +107,17 @@ def measure_latency(fn: Callable[[], Any], *, warmup: int = 3, repeats: int = 20
         Torch intra-op threads; ``None`` keeps (and records) the current setting.
     items_per_call : int
         Items per call, for ``throughput_per_s = items_per_call / median seconds``.
+    memory : bool
+        Sample memory during the timed calls (the default). ``False`` times the calls with no sampler
+        thread beside them (``peak_rss_mb`` is then NaN); measure memory in a separate call with
+        :func:`peak_memory`, so that the sampler never competes with what is timed.
 
     Returns
     -------
     dict
         ``p50_ms``, ``p95_ms``, ``mean_ms``, ``min_ms``, ``throughput_per_s``, ``threads``,
-        ``peak_rss_mb``, ``baseline_rss_mb`` (RSS before the timed calls), ``repeats``, ``warmup``.
+        ``peak_rss_mb``, ``baseline_rss_mb`` (RSS before the timed calls), ``repeats``, ``warmup``,
+        ``samples_ms`` (every timed call, in order).
 
     Examples
     --------
@@ -136,12 +147,18 @@ def measure_latency(fn: Callable[[], Any], *, warmup: int = 3, repeats: int = 20
         sync = _cuda_synchronizer()  # after the warm-up: its first call may be what initialises CUDA
         sync()
         max_rss_before = _max_rss_bytes()
-        with _PeakRssSampler() as sampler:
+        if memory:
+            with _PeakRssSampler() as sampler:
+                seconds = np.array([_timed_call(fn, sync) for _ in range(repeats)])
+            baseline = sampler.baseline
+        else:
+            baseline = _current_rss_bytes()
             seconds = np.array([_timed_call(fn, sync) for _ in range(repeats)])
         max_rss_after = _max_rss_bytes()
     finally:
         torch.set_num_threads(previous_threads)
-    peak = max(sampler.peak, max_rss_after if max_rss_after > max_rss_before else 0)
+    peak = (max(sampler.peak, max_rss_after if max_rss_after > max_rss_before else 0) if memory
+            else float("nan"))
     median = float(np.median(seconds))
     return {
         "p50_ms": median * 1e3,
@@ -151,7 +168,38 @@ def measure_latency(fn: Callable[[], Any], *, warmup: int = 3, repeats: int = 20
         "throughput_per_s": items_per_call / median if median > 0 else float("inf"),
         "threads": used_threads,
         "peak_rss_mb": peak / 2**20,
-        "baseline_rss_mb": sampler.baseline / 2**20,
+        "baseline_rss_mb": baseline / 2**20,
         "repeats": repeats,
         "warmup": warmup,
+        "samples_ms": (seconds * 1e3).tolist(),
     }
+
+
+def peak_memory(fn: Callable[[], Any], *, threads: int | None = None) -> dict[str, float]:
+    """Peak resident memory during one untimed call of ``fn()`` (the psutil sampler of
+    :func:`measure_latency`, and ``getrusage``'s lifetime peak if it rose during the call).
+
+    Returns ``peak_rss_mb`` and ``baseline_rss_mb`` (RSS just before the call).
+
+    >>> stats = peak_memory(lambda: bytearray(64 * 2**20))
+    >>> stats["peak_rss_mb"] >= stats["baseline_rss_mb"] > 0
+    True
+    """
+    import torch
+
+    if not callable(fn):
+        raise ParameterError(f"The 'fn' parameter of peak_memory must be callable with no arguments. "
+                             f"Got {fn!r} instead. Wrap the call, e.g. lambda: model(batch).")
+    previous_threads = torch.get_num_threads()
+    try:
+        if threads is not None:
+            check_int("threads", threads, "peak_memory", low=1, fix="Pass None to keep torch's current setting.")
+            torch.set_num_threads(threads)
+        max_rss_before = _max_rss_bytes()
+        with _PeakRssSampler() as sampler:
+            fn()
+        max_rss_after = _max_rss_bytes()
+    finally:
+        torch.set_num_threads(previous_threads)
+    peak = max(sampler.peak, max_rss_after if max_rss_after > max_rss_before else 0)
+    return {"peak_rss_mb": peak / 2**20, "baseline_rss_mb": sampler.baseline / 2**20}

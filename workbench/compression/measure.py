@@ -48,11 +48,13 @@ def measure_variants(variants: dict[str, Variant], tokenizer, texts: Sequence[st
 
     Batch-1 cells (the headline latency) are measured in ``rounds`` rounds that visit every variant
     in turn, ``repeats / rounds`` calls each, so that a burst of load from another process hits all
-    variants rather than one: ``p50_ms`` is the median of the rounds' medians, ``p95_ms`` the largest
-    round p95. Larger batches are slow and measured once (``large_batch_repeats`` calls after one
-    warm-up call), on a fresh ONNX Runtime session, and ``peak_mem_mb`` there is the peak resident
-    memory above what the process held before the warm-up: the activations and runtime buffers such
-    a call needs (the weights are already loaded).
+    variants rather than one: ``p50_ms`` and ``p95_ms`` are percentiles of every timed call of the
+    cell, all rounds pooled (``repeats`` calls). Larger batches are slow and measured once
+    (``large_batch_repeats`` calls after one warm-up call), on a fresh ONNX Runtime session. The calls
+    are timed with no memory sampler running; ``peak_mem_mb`` comes from one more, untimed call
+    (:func:`workbench.latency.peak_memory`): the peak resident memory above what the process held
+    before the warm-up, i.e. the activations and runtime buffers such a call needs (the weights are
+    already loaded).
 
     Parameters
     ----------
@@ -110,8 +112,9 @@ def measure_variants(variants: dict[str, Variant], tokenizer, texts: Sequence[st
                    "reason": failures.get(key, variant.reason)}
             if key in stats:
                 parts = stats[key]
-                p50 = float(np.median([part["p50_ms"] for part in parts]))
-                row.update(p50_ms=p50, p95_ms=max(part["p95_ms"] for part in parts), throughput_per_s=batch * 1e3 / p50,
+                pooled = np.concatenate([part["samples_ms"] for part in parts])
+                p50 = float(np.median(pooled))
+                row.update(p50_ms=p50, p95_ms=float(np.percentile(pooled, 95)), throughput_per_s=batch * 1e3 / p50,
                            peak_mem_mb=max(part["peak_mem_mb"] for part in parts),
                            repeats=sum(part["repeats"] for part in parts))
             rows.append(row)
@@ -123,13 +126,15 @@ def _time_variant(variant: Variant, feeds: dict[str, np.ndarray], *, threads: in
     """One :func:`~workbench.evaluation.measure_latency` run, with memory counted from before the warm-up."""
     import psutil
 
-    from workbench.evaluation import measure_latency
+    from workbench.latency import measure_latency, peak_memory
 
     predict = variant.runner(threads, fresh=fresh)
     before_mb = psutil.Process().memory_info().rss / 2**20
-    result = measure_latency(lambda: predict(feeds), warmup=warmup, repeats=repeats, threads=threads)
+    # Timed with no memory sampler beside the calls; memory comes from one more, untimed call.
+    result = measure_latency(lambda: predict(feeds), warmup=warmup, repeats=repeats, threads=threads, memory=False)
+    memory = peak_memory(lambda: predict(feeds), threads=threads)
     return {"p50_ms": result["p50_ms"], "p95_ms": result["p95_ms"], "repeats": repeats,
-            "peak_mem_mb": max(0.0, result["peak_rss_mb"] - before_mb)}
+            "samples_ms": result["samples_ms"], "peak_mem_mb": max(0.0, memory["peak_rss_mb"] - before_mb)}
 
 
 def precision_probe(model, tokenizer, texts: Sequence[str], *, seq_len: int = 128, threads: int = 1,
