@@ -92,7 +92,8 @@ def test_failed_and_degraded_notebooks_are_never_cached(tmp_path):
 @pytest.mark.notebook
 def test_rerun_failed_reruns_only_what_failed_with_the_runs_own_parameters(tmp_path, capsys):
     folder = notebooks(tmp_path / "nb", "degraded", "ok")
-    first = run_report(notebooks_dir=folder, profile="smoke", params={"failures": "1", "scale": "3"})
+    private = str(tmp_path / "private" / "data.csv")  # redacted in run.json, kept as given for the re-run
+    first = run_report(notebooks_dir=folder, profile="smoke", params={"failures": "1", "scale": "3", "dataset": private})
     assert statuses(first) == {"degraded": "degraded", "ok": "ok"}
     # The user fixed what broke (here: no failures); the ok notebook keeps scale=3 from the first run.
     code = cli.main(["report", "--notebooks", str(folder), "--rerun-failed", first.run_dir.name,
@@ -102,7 +103,7 @@ def test_rerun_failed_reruns_only_what_failed_with_the_runs_own_parameters(tmp_p
     entries = {e["name"]: e for e in json.loads((run_dir / "run.json").read_text())["notebooks"]}
     assert entries["degraded"]["status"] == "ok" and entries["ok"]["status"] == "cached"
     assert entries["ok"]["cached_from"] == first.run_dir.name
-    assert entries["ok"]["parameters"] == {"profile": "smoke", "scale": 3.0}
+    assert entries["ok"]["parameters"] == {"profile": "smoke", "scale": 3.0, "dataset": "data.csv"}
     assert json.loads((run_dir / "run.json").read_text())["profile"] == "smoke"
 
 

@@ -169,6 +169,7 @@ def test_the_list_of_runs_and_the_comparison_of_two_data_sets_open_offline(watch
     page = reader.open("compare.html")
     body = page.inner_text("body")
     assert "run" in body and "builtin" in body and "95% interval" in body
+    assert page.locator(".answer").count() == 3 and "unreadable verdict" not in body  # data twice, tokenization
     assert page.locator("h2").all_inner_texts() == ["data", "tokenization"]
     assert "not in this run" in body  # tokenization ran on the probe data only
     assert page.locator("img.thumb").count() == 3

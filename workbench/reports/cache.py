@@ -158,6 +158,25 @@ def remember(key: str, folder: Path, *, origin: str, parts: Mapping[str, Any]) -
     _write_atomic(path, json.dumps(entry, indent=2, default=str) + "\n")
 
 
+def remember_values(run_dir: Path, values: Mapping[str, Any]) -> None:
+    """Keep a run's parameter values as given: ``run.json`` holds them redacted (fit to share, not to re-run)."""
+    path = _values_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, json.dumps({"folder": str(run_dir.resolve()), "values": dict(values)}, default=str) + "\n")
+
+
+def run_values(run_dir: Path) -> dict[str, Any] | None:
+    """The values :func:`remember_values` kept for ``run_dir``, or None (another machine's run, a cleared cache)."""
+    try:
+        return dict(json.loads(_values_path(run_dir).read_text(encoding="utf-8"))["values"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _values_path(run_dir: Path) -> Path:
+    return cache_dir() / "runs" / f"{hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:24]}.json"
+
+
 def copy_outputs(source: Path, target: Path) -> None:
     """Copy a cached notebook's folder into ``target`` (created; existing files are replaced)."""
     target.mkdir(parents=True, exist_ok=True)

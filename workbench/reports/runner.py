@@ -150,7 +150,7 @@ def run_report(*, notebooks_dir: str | os.PathLike | None = None,
     if previous is not None:
         only = only if only is not None else [entry["name"] for entry in previous.notebooks]
         profile = profile or previous.profile or None
-        params = {**previous.values, **(params or {})}
+        params = {**(cache.run_values(previous.folder) or previous.values), **(params or {})}
     profile = profile or "default"
     notebooks = _select(list_notebooks(notebooks_dir), only)
     parameters = resolve_parameters(notebooks, params or {}, profile=profile)
@@ -161,6 +161,7 @@ def run_report(*, notebooks_dir: str | os.PathLike | None = None,
     workdir = Path(cwd if cwd is not None else Path.cwd()).resolve()
     run_dir = Path(output) if output is not None else _new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    cache.remember_values(run_dir, params or {})
     kernel_name = resolve_kernel(kernel_name)
     timed = {name for name, path in notebooks.items() if _times_things(path)}
     beside = parallel_timing and jobs > 1
