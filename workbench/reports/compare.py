@@ -22,11 +22,17 @@ from typing import Any
 from urllib.parse import quote
 
 from workbench.errors import ParameterError
-from workbench.reports.index import _INDEX_CSS, _answer_html, _format_value, _headline_figures, figure_label
+from workbench.reports.index import _answer_html, _format_value, _headline_figures, figure_label, html_page
 from workbench.reports.pages import THUMBNAIL_NAME, thumbnail_uri
 from workbench.reports.redact import default_roots, redact_text
 from workbench.reports.runs import RunInfo, read_run, resolve_run
 from workbench.reports.sidecars import _write_atomic, reports_root
+
+
+_COMPARE_CSS = """
+table.pair td, table.pair th { width: 30%; } table.pair th:first-child { width: 10%; }
+td.missing { color: #888; font-style: italic; } h2 { font-size: 1.15rem; margin-top: 1.6rem; }
+"""
 
 
 @dataclass(frozen=True)
@@ -126,25 +132,12 @@ def render_comparison(info: Comparison, page: Path) -> str:
         sections.append(f"<h2>{esc(pair.name)}</h2>\n<table class=\"pair\"><thead><tr><th></th>"
                         f"<th>{esc(info.a.name)}</th><th>{esc(info.b.name)}</th><th>B − A</th></tr></thead>"
                         f"<tbody>{''.join(rows)}</tbody></table>")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nlp-workbench: {esc(info.a.name)} vs {esc(info.b.name)}</title>
-<style>{_INDEX_CSS}
-table.pair td, table.pair th {{ width: 30%; }} table.pair th:first-child {{ width: 10%; }}
-td.missing {{ color: #888; font-style: italic; }} h2 {{ font-size: 1.15rem; margin-top: 1.6rem; }}</style>
-</head>
-<body>
-<h1>nlp-workbench: two runs side by side</h1>
+    body = f"""<h1>nlp-workbench: two runs side by side</h1>
 <p class="meta">A = <code>{esc(info.a.name)}</code>, B = <code>{esc(info.b.name)}</code> ·
 differences are B − A · {datetime.now().strftime("%Y-%m-%d %H:%M")}</p>
 <table><tbody>{head}</tbody></table>
-{chr(10).join(sections)}
-</body>
-</html>
-"""
+{chr(10).join(sections)}"""
+    return html_page(f"nlp-workbench: {esc(info.a.name)} vs {esc(info.b.name)}", body, css=_COMPARE_CSS)
 
 
 def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *,

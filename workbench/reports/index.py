@@ -165,6 +165,27 @@ ul.figures { list-style: none; margin: 0; padding: 0; } ul.figures li { white-sp
 """
 
 
+def html_page(title: str, body: str, *, css: str = "") -> str:
+    """A self-contained page around ``body`` (both ``title`` and ``body`` already escaped HTML).
+
+    >>> html_page("t", "<p>x</p>").splitlines()[0]
+    '<!DOCTYPE html>'
+    """
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{_INDEX_CSS}{css}</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+
 def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interrupted: bool = False,
                  all_runs: bool = False) -> Path:
     """Write ``index.html``: one row per notebook; every notebook-provided string is escaped.
@@ -200,16 +221,7 @@ def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interr
     counts = {state: sum(run.status == state for run in runs) for state in ("ok", "cached", "degraded", "failed")}
     banner = ('<p class="error">Interrupted (Ctrl-C): the notebooks marked failed did not finish.</p>'
               if interrupted else "")
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nlp-workbench report {esc(run_dir.name)}</title>
-<style>{_INDEX_CSS}</style>
-</head>
-<body>
-<h1>nlp-workbench report <code>{esc(run_dir.name)}</code></h1>
+    body = f"""<h1>nlp-workbench report <code>{esc(run_dir.name)}</code></h1>
 <p class="meta">profile {esc(profile)} · {counts["ok"]} ok, {counts["cached"]} cached, {counts["degraded"]} degraded,
 {counts["failed"]} failed ·{' <a href="../index.html">all runs</a> ·' if all_runs else ""}
 {datetime.now().strftime("%Y-%m-%d %H:%M")}</p>
@@ -220,10 +232,8 @@ def _write_index(run_dir: Path, runs: list[NotebookRun], *, profile: str, interr
 <tbody>
 {chr(10).join(rows)}
 </tbody>
-</table>
-</body>
-</html>
-"""
+</table>"""
+    page = html_page(f"nlp-workbench report {esc(run_dir.name)}", body)
     path = run_dir / "index.html"
     _write_atomic(path, page)
     return path

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from workbench.errors import ParameterError, first_line
-from workbench.reports.index import _INDEX_CSS, _read_summary
+from workbench.reports.index import _read_summary, html_page
 from workbench.reports.sidecars import _write_atomic, reports_root
 
 
@@ -160,16 +160,7 @@ def write_runs_index(root: Path | None = None) -> Path:
         rows.append(f"<tr><td>{link}</td><td>{esc(run.created.replace('T', ' '))}</td><td>{esc(run.profile)}</td>"
                     f"<td><code>{esc(run.dataset)}</code></td><td>{esc(run.machine)}</td>"
                     f'<td><ul class="figures">{"".join(items)}</ul></td></tr>')
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nlp-workbench runs</title>
-<style>{_INDEX_CSS}</style>
-</head>
-<body>
-<h1>nlp-workbench runs</h1>
+    body = f"""<h1>nlp-workbench runs</h1>
 <p class="meta">{len(rows)} run folders · compare two with <code>workbench compare RUN_A RUN_B</code> ·
 {datetime.now().strftime("%Y-%m-%d %H:%M")}</p>
 <table>
@@ -177,10 +168,8 @@ def write_runs_index(root: Path | None = None) -> Path:
 <tbody>
 {chr(10).join(rows)}
 </tbody>
-</table>
-</body>
-</html>
-"""
+</table>"""
+    page = html_page("nlp-workbench runs", body)
     path = root / "index.html"
     _write_atomic(path, page)
     return path
