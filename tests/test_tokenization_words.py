@@ -173,3 +173,16 @@ def test_unicode_segmenter_equals_its_regex_on_real_and_tricky_text(reviews):
     spans = word_spans(texts, "unicode")
     assert list(zip(spans.starts.tolist(), spans.ends.tolist())) == [m.span() for m in
                                                                       regex.finditer(_UNICODE_WORD, joined)]
+
+
+def test_word_spans_are_shared_per_corpus_and_carry_utf8_byte_spans():
+    from workbench.tokenization.words import word_spans
+
+    texts = ["naïve 日本", "ok"]
+    first = word_spans(texts, "unicode")
+    assert word_spans(list(texts), "unicode") is first  # the same texts again: computed once
+    assert (first.byte_starts.tolist(), first.byte_ends.tolist(), first.byte_base.tolist()) == (
+        [0, 7, 10, 14], [6, 10, 13, 16], [0, 14])  # 'ï' is 2 bytes, each ideograph 3, '\n' 1
+    assert (first.n_chars, first.n_bytes) == (10, 15)
+    texts[1] = "changed text"  # a changed list is another corpus
+    assert word_spans(texts, "unicode").ends.tolist()[-1] == len("naïve 日本\nchanged text")

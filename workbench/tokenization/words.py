@@ -62,7 +62,7 @@ class Words:
 
 def word_spans(texts: Sequence[str], segmenter: str = DEFAULT_SEGMENTER) -> Words:
     """Word spans of ``texts`` (see the module docstring for the segmenters), computed once per corpus:
-    the last few results are kept, so every tokenizer compared on the same texts shares them.
+    the last two results are kept, so every tokenizer compared on the same texts shares them.
 
     >>> spans = word_spans(["ab cd", "e"], "whitespace")
     >>> spans.starts.tolist(), spans.ends.tolist(), spans.text_of_word.tolist()
