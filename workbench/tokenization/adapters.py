@@ -19,7 +19,6 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,6 @@ from workbench.errors import ParameterError, ResourceUnavailableError
 
 PRETRAINED: tuple[str, ...] = ("minilm", "cl100k_base", "o200k_base")
 """Names :func:`load_pretrained_tokenizer` resolves offline (besides local folders and hub ids)."""
-
-PIPELINE_CHUNK = 2048
-"""Texts per ``encode_batch`` call of :class:`HFTokenizer` (reading one chunk overlaps encoding the next)."""
 
 
 @dataclass(frozen=True)
@@ -125,38 +121,16 @@ class HFTokenizer:
         return int(os.environ.get("RAYON_NUM_THREADS") or os.environ.get("RAYON_RS_NUM_CPUS") or os.cpu_count() or 1)
 
     def encode_batch(self, texts: list[str]) -> EncodedBatch:
-        """Encode in chunks of :data:`PIPELINE_CHUNK` texts: the Rust encoder (which releases the GIL)
-        works on the next chunk while Python reads the last one's ids and offsets into arrays."""
-        chunks = [texts[i:i + PIPELINE_CHUNK] for i in range(0, len(texts), PIPELINE_CHUNK)]
-        if len(chunks) <= 1:
-            parts = [self._read(*self._encode(texts))]
-        else:
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                pending = pool.submit(self._encode, chunks[0])
-                parts = []
-                for following in [*chunks[1:], None]:
-                    done = pending.result()
-                    if following is not None:
-                        pending = pool.submit(self._encode, following)
-                    parts.append(self._read(*done))
-        ids, spans, lengths, seconds = zip(*parts)
-        return EncodedBatch(np.concatenate(ids), np.concatenate(spans).reshape(-1, 2), np.concatenate(lengths),
-                            sum(seconds), texts, "char")
-
-    def _encode(self, texts: list[str]) -> tuple[list, float]:
         start = time.perf_counter()
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
-        return encodings, time.perf_counter() - start
-
-    @staticmethod
-    def _read(encodings: list, seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        # Each encoding's ids and offsets go straight into arrays: no per-text lists kept.
+        seconds = time.perf_counter() - start
+        # Read each encoding's ids and offsets straight into arrays: no per-text lists kept.
         lengths = np.fromiter(map(len, encodings), np.int64, count=len(encodings))
         total = int(lengths.sum())
         chain = itertools.chain.from_iterable
         ids = np.fromiter(chain(e.ids for e in encodings), np.int64, count=total)
-        spans = np.fromiter(chain(chain(e.offsets for e in encodings)), np.int64, count=2 * total)
-        return ids, spans, lengths, seconds
+        spans = np.fromiter(chain(chain(e.offsets for e in encodings)), np.int64, count=2 * total).reshape(-1, 2)
+        return EncodedBatch(ids, spans, lengths, seconds, texts, "char")
 
     def decode_batch(self, id_lists: list[list[int]]) -> list[str]:
         return self.tokenizer.decode_batch(id_lists, skip_special_tokens=False)
