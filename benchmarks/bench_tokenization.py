@@ -13,7 +13,8 @@ tokenizer compared on the same texts shares it): it is timed once, first, and pr
 
 Part 2, memory: ``--lines`` lines (sentences of the embedded reviews, repeated) are written to a file and
 streamed through ``compare_tokenizers({"bpe": ..., "cl100k_base": ...}, lines, batch_size=...)`` in a
-fresh subprocess (an HF and a tiktoken adapter); its peak RSS (``getrusage``) is reported. Goal: < 1 GB
+fresh subprocess (an HF and a tiktoken adapter); its peak RSS (``VmHWM``: ``ru_maxrss`` would carry this
+process's own peak into the child) is reported. Goal: < 1 GB
 for >= 1M lines.
 
 Run: ``.venv/bin/python benchmarks/bench_tokenization.py [--repeats 5] [--lines 1000000]``
@@ -97,8 +98,13 @@ with open(path, encoding="utf-8") as lines:
     frame = compare_tokenizers(tokenizers, (line.rstrip("\\n") for line in lines), batch_size=batch_size)
 seconds = time.perf_counter() - start
 values = frame.set_index(["tokenizer", "metric"])["value"]
+try:  # this process's own high-water mark: Linux's ru_maxrss keeps the parent's peak across fork and exec
+    with open("/proc/self/status") as status:
+        peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except OSError:
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(f"fertility_bpe={values['bpe', 'fertility']:.4f} fertility_cl100k={values['cl100k_base', 'fertility']:.4f} "
-      f"seconds={seconds:.1f} peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+      f"seconds={seconds:.1f} peak_rss_mb={peak_kb / 1024:.0f}")
 """
 
 
