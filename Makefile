@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 KERNEL := nlp-workbench
 PROFILE ?= default
+# Notebooks run at once; those that time things (tokenization, sweeps, compression) always run alone.
+JOBS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: setup report test lab clean help
@@ -42,7 +44,7 @@ $(TEST_STAMP): $(STAMP) scripts/setup_postgres.sh scripts/setup_chromium.sh scri
 	touch $(TEST_STAMP)
 
 report: $(STAMP)
-	$(BIN)/workbench report --profile $(PROFILE)
+	$(BIN)/workbench report --profile $(PROFILE) --jobs $(JOBS)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
