@@ -108,7 +108,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "latency_threads": (1,), "large_batch_threads": (1,), "num_threads": 1, "n_resamples": 200,
                   "cache": False},
         "default": {"model": "minilm", "finetune_examples": 1000, "finetune_epochs": 1.0, "validation_examples": 200,
-                    "learning_rate": 1e-4, "max_length": 128, "eval_examples": 1000, "selection_examples": 200,
+                    "learning_rate": 1e-4, "max_length": 128, "eval_examples": 1000, "selection_examples": 0,
                     "calibration_size": 32,
                     "importance_examples": 32, "student": "layers:3", "distill_examples": 600,
                     "distill_epochs": 1.0, "qat_steps": 10, "recovery_steps": 0,
