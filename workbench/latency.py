@@ -9,6 +9,7 @@ a scikit-learn predict) and reports percentiles, throughput and the peak residen
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -45,6 +46,7 @@ class _PeakRssSampler:
             self._stop.wait(self._interval_s)
 
     def __enter__(self) -> _PeakRssSampler:
+        self._max_rss_before = _max_rss_bytes()
         self._thread.start()
         return self
 
@@ -52,6 +54,33 @@ class _PeakRssSampler:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._process.memory_info().rss)
+        # If getrusage's lifetime peak rose inside the block, that peak happened in it: it catches
+        # spikes shorter than the sampling interval.
+        max_rss_after = _max_rss_bytes()
+        if max_rss_after > self._max_rss_before:
+            self.peak = max(self.peak, max_rss_after)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None, func: str):
+    """Hold ``torch.set_num_threads(threads)`` for a block (None: keep the current setting), then restore."""
+    import torch
+
+    if threads is not None:
+        check_int("threads", threads, func, low=1, fix="Pass None to keep torch's current setting.")
+    previous = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _check_callable(fn: Any, func: str) -> None:
+    if not callable(fn):
+        raise ParameterError(f"The 'fn' parameter of {func} must be callable with no arguments. "
+                             f"Got {fn!r} instead. Wrap the call, e.g. lambda: model(batch).")
 
 
 def _current_rss_bytes() -> int:
@@ -125,40 +154,23 @@ def measure_latency(fn: Callable[[], Any], *, warmup: int = 3, repeats: int = 20
     >>> stats["p95_ms"] >= stats["p50_ms"] > 0
     True
     """
-    import torch
-
     func = "measure_latency"
-    if not callable(fn):
-        raise ParameterError(f"The 'fn' parameter of {func} must be callable with no arguments. "
-                             f"Got {fn!r} instead. Wrap the call, e.g. lambda: model(batch).")
+    _check_callable(fn, func)
     check_int("warmup", warmup, func, low=0)
     check_int("repeats", repeats, func, low=1, fix="Use 20 or more for a stable p95.")
-    if threads is not None:
-        check_int("threads", threads, func, low=1, fix="Pass None to keep torch's current setting.")
     check_int("items_per_call", items_per_call, func, low=1)
-
-    previous_threads = torch.get_num_threads()
-    try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        used_threads = torch.get_num_threads()
+    with _torch_threads(threads, func) as used_threads:
         for _ in range(warmup):
             fn()
         sync = _cuda_synchronizer()  # after the warm-up: its first call may be what initialises CUDA
         sync()
-        max_rss_before = _max_rss_bytes()
         if memory:
             with _PeakRssSampler() as sampler:
                 seconds = np.array([_timed_call(fn, sync) for _ in range(repeats)])
-            baseline = sampler.baseline
+            baseline, peak = sampler.baseline, sampler.peak
         else:
-            baseline = _current_rss_bytes()
+            baseline, peak = _current_rss_bytes(), float("nan")
             seconds = np.array([_timed_call(fn, sync) for _ in range(repeats)])
-        max_rss_after = _max_rss_bytes()
-    finally:
-        torch.set_num_threads(previous_threads)
-    peak = (max(sampler.peak, max_rss_after if max_rss_after > max_rss_before else 0) if memory
-            else float("nan"))
     median = float(np.median(seconds))
     return {
         "p50_ms": median * 1e3,
@@ -185,21 +197,7 @@ def peak_memory(fn: Callable[[], Any], *, threads: int | None = None) -> dict[st
     >>> stats["peak_rss_mb"] >= stats["baseline_rss_mb"] > 0
     True
     """
-    import torch
-
-    if not callable(fn):
-        raise ParameterError(f"The 'fn' parameter of peak_memory must be callable with no arguments. "
-                             f"Got {fn!r} instead. Wrap the call, e.g. lambda: model(batch).")
-    previous_threads = torch.get_num_threads()
-    try:
-        if threads is not None:
-            check_int("threads", threads, "peak_memory", low=1, fix="Pass None to keep torch's current setting.")
-            torch.set_num_threads(threads)
-        max_rss_before = _max_rss_bytes()
-        with _PeakRssSampler() as sampler:
-            fn()
-        max_rss_after = _max_rss_bytes()
-    finally:
-        torch.set_num_threads(previous_threads)
-    peak = max(sampler.peak, max_rss_after if max_rss_after > max_rss_before else 0)
-    return {"peak_rss_mb": peak / 2**20, "baseline_rss_mb": sampler.baseline / 2**20}
+    _check_callable(fn, "peak_memory")
+    with _torch_threads(threads, "peak_memory"), _PeakRssSampler() as sampler:
+        fn()
+    return {"peak_rss_mb": sampler.peak / 2**20, "baseline_rss_mb": sampler.baseline / 2**20}
