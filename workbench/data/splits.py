@@ -192,8 +192,13 @@ def _subsample(frame: pd.DataFrame, max_examples: int, seed: int, *,
                         f"classes of the {split} split ({n_classes}), so that every class keeps an "
                         f"example. Got {max_examples} instead. Fix: raise max_examples to "
                         f"{n_classes} or more, or keep fewer classes with top_k_classes.")
-    picked = _keep_every_class(labels, _stratified_pick(labels, max_examples, seed), seed)
-    return frame.iloc[picked].reset_index(drop=True)
+    return frame.iloc[_pick_every_class(labels, max_examples, seed)].reset_index(drop=True)
+
+
+def _pick_every_class(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``n`` rows, class fractions kept and (when ``n`` allows) every class kept."""
+    picked = _stratified_pick(labels, n, seed)
+    return _keep_every_class(labels, picked, seed) if n >= len(np.unique(labels)) else picked
 
 
 def _keep_every_class(labels: np.ndarray, picked: np.ndarray, seed: int) -> np.ndarray:
@@ -235,11 +240,8 @@ def subsample(dsd: datasets.DatasetDict, *, split: str = "train", n: int, seed: 
                              f"Got {split!r} instead.")
     out = datasets.DatasetDict(dsd)
     if 0 < n < len(dsd[split]):
-        labels = np.asarray(dsd[split]["label"])
-        picked = _stratified_pick(labels, n, seed)
-        if n >= len(np.unique(labels)):  # a rare class keeps a row (stratified rounding may give it none)
-            picked = _keep_every_class(labels, picked, seed)
-        out[split] = dsd[split].select(picked)
+        # A rare class keeps a row: stratified rounding alone may give it none.
+        out[split] = dsd[split].select(_pick_every_class(np.asarray(dsd[split]["label"]), n, seed))
     return out
 
 
