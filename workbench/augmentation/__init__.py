@@ -48,12 +48,19 @@ from workbench.augmentation.ablation import (  # noqa: F401  (grid parsers, for 
 from workbench.augmentation.constraints import constraint_checks, constraint_filter
 from workbench.augmentation.decision import (
     ABLATION_COLUMNS,
+    OVER_CONTROL,
     ablation_decision,
     ablation_records,
     control_name,
     filter_effect,
+    headline_verdict,
 )
-from workbench.augmentation.embeddings import Pooling, embedding_method, read_pooling, sentence_embeddings
+from workbench.augmentation.embeddings import (
+    Pooling,
+    embedding_method,
+    read_pooling,
+    sentence_embeddings,
+)
 from workbench.augmentation.findings import (
     augmentation_findings,
     recommend_augmentation,
@@ -95,6 +102,7 @@ __all__ = [
     "LEARNERS",
     "MODEL_RECIPES",
     "ORACLES",
+    "OVER_CONTROL",
     "QUALITY_COLUMNS",
     "QUALITY_METRICS",
     "RECIPES",
@@ -123,6 +131,7 @@ __all__ = [
     "example_source",
     "examples_html",
     "filter_effect",
+    "headline_verdict",
     "label_oracle",
     "make_augmenter",
     "plot_ablation",

@@ -91,19 +91,22 @@ def augmentation_findings(quality: pd.DataFrame, table: pd.DataFrame, verdicts: 
     >>> "Wei & Zou" in html.unescape(augmentation_findings(pd.DataFrame(columns=QUALITY_COLUMNS), table, {}, None))
     True
     """
-    from workbench.augmentation.decision import control_name
+    from workbench.augmentation.decision import control_name, headline_verdict
 
-    verdict = None if choice is None else verdicts[choice]
+    verdict = headline_verdict(verdicts, choice)
+    plain = None if choice is None else verdicts[choice]
     control = None if choice is None else verdicts.get(control_name(table, choice))
     lines = []
     if verdict is None:
         lines.append("- The ablation produced no comparison (see its status column).")
     else:
         lines += [findings_markdown(verdict), ""]
+        if verdict is not plain:
+            lines.append(f"- Against no augmentation, the same cell: **{plain['answer']}**, "
+                         f"{100 * plain['effect']['delta']:+.1f} points.")
         if control is not None:
-            lines.append(f"- Plain copies of the same texts at the same n_aug (the control): **{control['answer']}**, "
-                         f"{100 * control['effect']['delta']:+.1f} points; what the new wording adds beyond repeating "
-                         f"the data is {100 * (verdict['effect']['delta'] - control['effect']['delta']):+.1f} points.")
+            lines.append(f"- Plain copies of the same texts at the same n_aug (the control) against no augmentation: "
+                         f"**{control['answer']}**, {100 * control['effect']['delta']:+.1f} points.")
     ok = table[table["status"] == "ok"] if len(table) else table
     for learner, rows in ok.groupby("learner", sort=False) if len(ok) else []:
         pays = rows[rows["answer"] == "pays off"]

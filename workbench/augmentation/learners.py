@@ -119,13 +119,17 @@ def _transformer(train_texts, train_labels, eval_texts, label_names, seed, setti
     targets = torch.as_tensor(list(train_labels))
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
-    model.train()
-    for _ in range(settings.steps):
-        batch = torch.randint(len(targets), (settings.batch_size,), generator=generator)
-        loss = model(input_ids=encoded["input_ids"][batch], attention_mask=encoded["attention_mask"][batch],
-                     labels=targets[batch]).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    # Dropout draws from torch's global generator: seed it for this loop only, or the same seed gives a
+    # different model depending on what ran before in the process.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model.train()
+        for _ in range(settings.steps):
+            batch = torch.randint(len(targets), (settings.batch_size,), generator=generator)
+            loss = model(input_ids=encoded["input_ids"][batch], attention_mask=encoded["attention_mask"][batch],
+                         labels=targets[batch]).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
     return {name: predict_logits(model, tokenizer, list(texts), max_length=settings.max_length,
                                  progress=False).argmax(axis=1) for name, texts in eval_texts.items()}

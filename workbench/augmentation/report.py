@@ -7,7 +7,12 @@ from typing import Any
 import pandas as pd
 
 from workbench.augmentation.ablation import AblationResult, downstream_ablation
-from workbench.augmentation.decision import ablation_records, control_name, filter_effect
+from workbench.augmentation.decision import (
+    ablation_records,
+    control_name,
+    filter_effect,
+    headline_verdict,
+)
 from workbench.augmentation.learners import TransformerSettings
 from workbench.augmentation.quality import (
     ORIGINAL,
@@ -53,8 +58,9 @@ def run_ablation(data, settings: dict[str, Any], *, seed: int, model=None, trans
 
 def augmentation_summary(comparison, table: pd.DataFrame, verdicts: dict, choice: str | None, *,
                          settings: dict[str, Any]) -> dict[str, Any]:
-    """``summary.json``'s body: ``verdict`` (the cell chosen on validation against no augmentation),
-    ``verdicts`` (its plain-copies control), ``augmenters`` (quality per recipe), ``original``,
+    """``summary.json``'s body: ``verdict`` (the cell chosen on validation against its plain-copies control,
+    :func:`~workbench.augmentation.decision.headline_verdict`), ``verdicts`` (the same cell against no
+    augmentation, and the control against no augmentation), ``augmenters`` (quality per recipe), ``original``,
     ``failed``, ``label_oracle`` (the classifier that judged label preservation and its accuracy on the
     original texts), ``embeddings`` (library and pooling of the similarities), ``ablation`` rows, ``filter``
     rows and ``settings``.
@@ -72,8 +78,9 @@ def augmentation_summary(comparison, table: pd.DataFrame, verdicts: dict, choice
     ok = table[table["status"] == "ok"]
     return {
         "headline": ["verdict.effect.delta", "verdict.choice", "original.label_preservation"],
-        "verdict": None if choice is None else verdicts[choice],
-        "verdicts": {} if control is None else {"control": verdicts[control]},
+        "verdict": headline_verdict(verdicts, choice),
+        "verdicts": ({} if choice is None else {"against_no_augmentation": verdicts[choice]})
+                    | ({} if control is None else {"control": verdicts[control]}),
         "augmenters": augmenters[augmenters["status"] == "ok"][metrics].to_dict("index"),
         "original": wide.loc[ORIGINAL, metrics].to_dict() if ORIGINAL in wide.index else {},
         "failed": augmenters[augmenters["status"] != "ok"]["reason"].to_dict(),
