@@ -65,6 +65,30 @@ def test_find_duplicates_agrees_with_pandas_on_fine_foods(fine_foods):
     assert duplicate_summary(dups)["train/test"] == int(test.isin(set(train)).sum())
 
 
+def test_the_overview_follows_a_split_s_row_order_after_select_and_shuffle(fine_foods):
+    """Arrow columns are read through the split's indices mapping (what select, shuffle and subsample leave)."""
+    picked = datasets.DatasetDict(train=fine_foods["train"].shuffle(seed=1).select(range(500)),
+                                  test=fine_foods["train"].select([5, 5, 9, 2]))
+    train, test = pd.Series(picked["train"]["text"]), list(picked["test"]["text"])
+    balance = class_balance(picked).set_index(["split", "label"])["count"]
+    names = picked["train"].features["label"].names
+    assert balance["train"].to_dict() == pd.Series([names[y] for y in picked["train"]["label"]]).value_counts().to_dict()
+    dups = find_duplicates(picked)
+    within = dups[dups["split_a"] == dups["split_b"]]
+    assert within[within["split_a"] == "test"].values.tolist() == [["test", "test", test[0], 2]]
+    assert duplicate_summary(dups).get("train/test", 0) == sum(t in set(train) for t in test)
+    assert text_lengths(picked).loc[lambda f: f["split"] == "test", "n_chars"].tolist() == [len(t) for t in test]
+
+
+def test_sample_rows_picks_what_pandas_sample_picks(fine_foods):
+    frame = pd.DataFrame({"text": fine_foods["test"]["text"],
+                          "label": [fine_foods["test"].features["label"].names[y] for y in fine_foods["test"]["label"]]},
+                         dtype=object)
+    for seed in (0, 7):
+        expected = frame.sample(n=5, random_state=seed).reset_index(drop=True)
+        assert sample_rows(fine_foods, n=5, split="test", seed=seed).equals(expected)
+
+
 def test_sample_rows_is_seeded_and_names_labels(fine_foods):
     rows = sample_rows(fine_foods, n=3, split="test", seed=7)
     assert rows.columns.tolist() == ["text", "label"]

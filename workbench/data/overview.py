@@ -17,6 +17,7 @@ import warnings
 from typing import Any
 
 import datasets
+import numpy as np
 import pandas as pd
 
 from workbench._validation import check_int, check_type
@@ -111,22 +112,40 @@ def _ordered_splits(dsd: datasets.DatasetDict) -> list[str]:
     return [s for s in SPLITS if s in dsd] + [s for s in dsd if s not in SPLITS]
 
 
+def _column(ds: datasets.Dataset, name: str):
+    """One column of a split as a pyarrow ChunkedArray, in the split's row order (its indices mapping
+    applied with one ``take``: the per-row path of ``with_format("arrow")`` makes a chunk per row)."""
+    column = ds.data.column(name)
+    return column if ds._indices is None else column.take(ds._indices.column(0))
+
+
+def _label_names(ds: datasets.Dataset) -> np.ndarray:
+    """Every row's label name (numpy take on the class codes, no per-row Python)."""
+    names = np.asarray(ds.features["label"].names, dtype=object)
+    return names[_column(ds, "label").to_numpy()] if len(ds) else names[:0]
+
+
 def _frame(ds: datasets.Dataset) -> pd.DataFrame:
     """A split as a frame of ``text`` and ``label`` names."""
-    names = ds.features["label"].names
-    return pd.DataFrame({"text": list(ds["text"]),
-                         "label": [names[code] for code in ds["label"]]}, dtype=object)
+    return pd.DataFrame({"text": _column(ds, "text").to_pandas().astype(object).to_numpy(),
+                         "label": _label_names(ds)}, dtype=object)
+
+
+def _empty(dsd: datasets.DatasetDict, func: str, stacklevel: int = 3) -> bool:
+    """True (and a warning pointing at the caller of ``func``) when no split has a row."""
+    if sum(len(dsd[split]) for split in dsd) == 0:
+        warnings.warn(f"{func} got a data set without rows; returning an empty frame.", UserWarning,
+                      stacklevel=stacklevel)
+        return True
+    return False
 
 
 def _tidy(dsd: datasets.DatasetDict, func: str) -> pd.DataFrame | None:
     """All splits as one frame with a ``split`` column, or ``None`` (and a warning) when empty."""
     _check_dsd(dsd, func)
-    frames = [_frame(dsd[split]).assign(split=split) for split in _ordered_splits(dsd)]
-    if not frames or sum(len(frame) for frame in frames) == 0:
-        warnings.warn(f"{func} got a data set without rows; returning an empty frame.",
-                      UserWarning, stacklevel=3)
+    if _empty(dsd, func, stacklevel=4):
         return None
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([_frame(dsd[split]).assign(split=split) for split in _ordered_splits(dsd)], ignore_index=True)
 
 
 # --------------------------------------------------------------------------- overview
@@ -152,16 +171,15 @@ def class_balance(dsd: datasets.DatasetDict) -> pd.DataFrame:
     0  train  great     65      0.65
     1  train  other     35      0.35
     """
-    rows = _tidy(dsd, "class_balance")
-    if rows is None:
-        return pd.DataFrame(columns=_CLASS_BALANCE_COLUMNS)
     names = _check_dsd(dsd, "class_balance")
+    if _empty(dsd, "class_balance"):
+        return pd.DataFrame(columns=_CLASS_BALANCE_COLUMNS)
     out = []
-    for split in _ordered_splits(dsd):
-        counts = rows.loc[rows["split"] == split, "label"].value_counts()
+    for split in _ordered_splits(dsd):  # a bincount of the class codes: no text is read
+        counts = np.bincount(_column(dsd[split], "label").to_numpy(), minlength=len(names))
         total = max(len(dsd[split]), 1)
-        out += [{"split": split, "label": name, "count": int(counts.get(name, 0)),
-                 "fraction": counts.get(name, 0) / total} for name in names]
+        out += [{"split": split, "label": name, "count": int(counts[i]), "fraction": counts[i] / total}
+                for i, name in enumerate(names)]
     return pd.DataFrame(out, columns=_CLASS_BALANCE_COLUMNS)
 
 
@@ -208,22 +226,32 @@ def find_duplicates(dsd: datasets.DatasetDict) -> pd.DataFrame:
     >>> duplicate_summary(find_duplicates(load_dataset()))
     {'train': 15, 'train/validation': 5, 'train/test': 7}
     """
-    rows = _tidy(dsd, "find_duplicates")
-    if rows is None:
+    import pyarrow.compute as pc
+
+    _check_dsd(dsd, "find_duplicates")
+    if _empty(dsd, "find_duplicates"):
         return pd.DataFrame(columns=_DUPLICATE_COLUMNS)
-    counts = rows.groupby(["split", "text"], sort=False).size()
-    out = []
+    # Arrow's hash tables count the texts in place (first-seen order); only duplicated texts become
+    # Python strings. A pandas groupby over a million unique texts peaked at 1.7 GB more than this.
     splits = _ordered_splits(dsd)
+    counts = {split: pc.value_counts(_column(dsd[split], "text")) for split in splits}
+    parts = []
     for i, split_a in enumerate(splits):
-        texts_a = counts.get(split_a, pd.Series(dtype="int64"))
-        out += [{"split_a": split_a, "split_b": split_a, "text": t, "count": int(n)}
-                for t, n in texts_a[texts_a > 1].items()]
+        texts_a, n_a = counts[split_a].field("values"), counts[split_a].field("counts")
+        parts.append(_duplicate_part(split_a, split_a, texts_a, n_a, pc.greater(n_a, 1)))
         for split_b in splits[i + 1:]:
-            texts_b = counts.get(split_b, pd.Series(dtype="int64"))
-            shared = texts_b[texts_b.index.isin(texts_a.index)]
-            out += [{"split_a": split_a, "split_b": split_b, "text": t, "count": int(n)}
-                    for t, n in shared.items()]
-    return pd.DataFrame(out, columns=_DUPLICATE_COLUMNS).astype({"count": "int64"})
+            texts_b, n_b = counts[split_b].field("values"), counts[split_b].field("counts")
+            parts.append(_duplicate_part(split_a, split_b, texts_b, n_b, pc.is_in(texts_b, value_set=texts_a)))
+    return pd.concat(parts, ignore_index=True).astype({"count": "int64"})
+
+
+def _duplicate_part(split_a: str, split_b: str, texts, counts, keep) -> pd.DataFrame:
+    import pyarrow.compute as pc
+
+    texts, counts = pc.filter(texts, keep), pc.filter(counts, keep)
+    return pd.DataFrame({"split_a": split_a, "split_b": split_b,
+                         "text": np.asarray(texts.to_pylist(), dtype=object),
+                         "count": counts.to_numpy(zero_copy_only=False).astype("int64")}, columns=_DUPLICATE_COLUMNS)
 
 
 def duplicate_summary(duplicates: pd.DataFrame) -> dict[str, int]:
@@ -267,12 +295,14 @@ def sample_rows(dsd: datasets.DatasetDict, n: int = 5, *, split: str = "train",
     if split not in dsd:
         raise ParameterError(f"The 'split' parameter of sample_rows must be one of {list(dsd)}. "
                              f"Got {split!r} instead.")
-    frame = _frame(dsd[split])
-    if frame.empty:
+    ds = dsd[split]
+    if len(ds) == 0:
         warnings.warn(f"sample_rows got an empty {split} split; returning an empty frame.",
                       UserWarning, stacklevel=2)
-        return frame
-    return frame.sample(n=min(n, len(frame)), random_state=seed).reset_index(drop=True)
+        return _frame(ds)
+    # The rows pandas' DataFrame.sample(n, random_state=seed) picks, without building the whole split's frame.
+    picks = np.random.RandomState(seed).choice(len(ds), size=min(n, len(ds)), replace=False)
+    return _frame(ds.select(picks)).reset_index(drop=True)
 
 
 def _check_columns(frame: Any, columns: list[str], func: str, name: str) -> None:
