@@ -113,9 +113,10 @@ def ablation_decision(result: AblationResult, *, metric: str = "accuracy", n_res
     controls = table[table["augmenter"] == COPIES].set_index(["learner", "train_size", "n_aug"])["gain"]
     table["control_gain"] = [controls.get((r.learner, r.train_size, r.n_aug), np.nan) if r.augmenter != COPIES
                              else np.nan for r in table.itertuples()]
-    table["gain_over_control"] = pd.to_numeric(table["gain"]) - table["control_gain"]
     paired = [over_control.get(name) for name in table["name"]]
-    table["gain_over_control"] = [v["effect"]["delta"] if v else g for v, g in zip(paired, table["gain_over_control"])]
+    # The paired delta where the control ran with the same seeds, else the difference of the two gains.
+    unpaired = pd.to_numeric(table["gain"]) - table["control_gain"]
+    table["gain_over_control"] = [v["effect"]["delta"] if v else g for v, g in zip(paired, unpaired)]
     for column, read in (("ci_low_over_control", lambda v: v["ci95"][0]), ("ci_high_over_control", lambda v: v["ci95"][1]),
                          ("p_adjusted_over_control", lambda v: v["p_adjusted"]), ("answer_over_control", lambda v: v["answer"])):
         table[column] = [read(v) if v else None for v in paired]
