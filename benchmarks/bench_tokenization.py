@@ -8,6 +8,8 @@ segmenter), after one untimed warm-up of each, interleaved (who goes first alter
 times; the median of the per-round ratios (raw / workbench time) is the share of raw throughput kept
 while computing all metrics (the same ratio of process CPU times beside it is steadier when other jobs
 share the cores). Thread counts are printed.
+``continued_word_ratio`` is estimated from the spans of ``SPAN_TEXTS`` evenly spaced texts (the default); the
+same metric over every text's spans is computed once, untimed, and the difference printed.
 The word segmentation is per corpus, not per tokenizer (``word_spans`` keeps its last results, so every
 tokenizer compared on the same texts shares it): it is timed once, first, and printed. Goal: >= 0.8.
 
@@ -46,6 +48,7 @@ def _texts(n_texts: int) -> list[str]:
 
 def throughput(repeats: int, n_texts: int) -> list[dict]:
     from workbench.tokenization import compare_tokenizers, train_tokenizer, word_spans, wrap_tokenizer
+    from workbench.tokenization.metrics import SPAN_TEXTS
     from workbench.tokenization.words import DEFAULT_SEGMENTER
 
     texts = _texts(n_texts)
@@ -79,10 +82,14 @@ def throughput(repeats: int, n_texts: int) -> list[dict]:
         ratio = statistics.median(r / o for r, o in zip(times["raw"], times["ours"]))
         cpu_ratio = statistics.median(r / o for r, o in zip(times["raw_cpu"], times["ours_cpu"]))
         raw_s, mine = statistics.median(times["raw"]), statistics.median(times["ours"])
+        continued = {span: compare_tokenizers({name: adapter}, texts, span_texts=span).set_index("metric")
+                     .loc["continued_word_ratio", "value"] for span in (SPAN_TEXTS, None)}
         rows.append({"tokenizer": name, "raw_s": raw_s, "workbench_s": mine, "ratio": ratio,
-                     "cpu_ratio": cpu_ratio, "threads": adapter.threads})
+                     "cpu_ratio": cpu_ratio, "threads": adapter.threads,
+                     "continued_sampled": continued[SPAN_TEXTS], "continued_all": continued[None]})
         print(f"{name:12s} threads {adapter.threads:2d}  raw {raw_s:6.3f} s   compare_tokenizers {mine:6.3f} s   "
-              f"throughput ratio {ratio:5.2f}   (CPU-time ratio {cpu_ratio:4.2f})", flush=True)
+              f"throughput ratio {ratio:5.2f}   (CPU-time ratio {cpu_ratio:4.2f})   continued_word_ratio "
+              f"{continued[SPAN_TEXTS]:.4f} ({SPAN_TEXTS:,} texts) vs {continued[None]:.4f} (all)", flush=True)
     return rows
 
 

@@ -331,3 +331,57 @@ def test_streaming_rejects_a_bad_batch_size_and_non_text_items(trained):
         compare_tokenizers({"bpe": trained["bpe"]}, iter(["a"]), batch_size=0)
     with pytest.raises(ParameterError, match="'texts' parameter of compare_tokenizers must hold only str"):
         compare_tokenizers({"bpe": trained["bpe"]}, iter(["a", 3]), batch_size=10)
+
+
+# --------------------------------------------------------------------------- span samples and chunked encoding
+
+@pytest.mark.parametrize("name", ["bpe", "cl100k_base"])
+def test_spans_of_a_sample_are_those_rows_of_all_spans(trained, corpus, name):
+    adapter = wrap_tokenizer(trained.get(name, name))
+    texts = corpus[:50]
+    every, some = adapter.encode_batch(texts), adapter.encode_batch(texts, spans_for=np.array([1, 7, 30]))
+    assert some.ids.tolist() == every.ids.tolist() and some.lengths.tolist() == every.lengths.tolist()
+    rows = np.concatenate([np.arange(every.bounds[i], every.bounds[i + 1]) for i in (1, 7, 30)])
+    assert some.spans.tolist() == every.spans[rows].tolist()
+    assert some.starts.tolist() == every.starts[rows].tolist()
+
+
+@pytest.mark.parametrize("name", ["bpe", "cl100k_base"])
+def test_continued_word_ratio_of_a_span_sample_is_the_ratio_over_those_texts(trained, corpus, name):
+    from workbench.tokenization.metrics import _evenly_spaced
+
+    tokenizer, texts = trained.get(name, name), corpus[:40]
+    sampled = compare_tokenizers({"t": tokenizer}, texts, span_texts=5).set_index("metric")["value"]
+    picked = [texts[i] for i in _evenly_spaced(len(texts), 5)]
+    alone = compare_tokenizers({"t": tokenizer}, picked, span_texts=None).set_index("metric")["value"]
+    every = compare_tokenizers({"t": tokenizer}, texts, span_texts=None).set_index("metric")["value"]
+    assert sampled["continued_word_ratio"] == pytest.approx(alone["continued_word_ratio"])
+    assert sampled["continued_word_ratio"] != pytest.approx(every["continued_word_ratio"])  # a sample, not all
+    assert sampled["fertility"] == pytest.approx(every["fertility"])  # fertility still counts every text
+
+
+def test_span_texts_must_be_a_positive_int():
+    with pytest.raises(ParameterError, match="'span_texts'.*None"):
+        compare_tokenizers({"c": "cl100k_base"}, ["a b"], span_texts=0)
+
+
+def test_tiktoken_adapter_encodes_in_chunks_as_tiktokens_batch_does(corpus):
+    from workbench.tokenization.adapters import TiktokenTokenizer, _encode_in_chunks
+
+    adapter = load_pretrained_tokenizer("cl100k_base")
+    texts = corpus[:300] + ["héllo wörld 😀", ""]
+    expected = adapter.tokenizer.encode_ordinary_batch(texts, num_threads=2)
+    assert _encode_in_chunks(adapter.tokenizer.encode_ordinary, texts, threads=2, chunk=7) == expected
+    assert TiktokenTokenizer(adapter.tokenizer, threads=3).encode_batch(texts).id_lists == expected
+
+
+@pytest.mark.parametrize("cores", [1, 16])
+def test_tiktoken_adapter_threads_follow_the_core_count(monkeypatch, corpus, cores):
+    from workbench.tokenization.adapters import TiktokenTokenizer, _tiktoken_encoding
+
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    adapter = TiktokenTokenizer(_tiktoken_encoding("cl100k_base"))
+    assert adapter.threads == cores
+    frame = compare_tokenizers({"c": adapter}, corpus[:1100]).set_index("metric")["value"]
+    assert frame["encode_threads"] == cores
+    assert adapter.encode_batch(corpus[:1100]).id_lists == adapter.tokenizer.encode_ordinary_batch(corpus[:1100])
