@@ -493,3 +493,30 @@ def test_pipelines_and_the_hard_label_control(baseline, data, tmp_path):
     assert not np.allclose(student, control)  # the soft targets changed the training
     int8 = variants["distilled_int8"].runner(1)(feeds)
     assert (int8.argmax(1) == student.argmax(1)).mean() >= 0.9  # the pipeline quantises that very student
+
+
+def test_the_student_is_distilled_on_the_transfer_split_when_there_is_one(baseline, data, tmp_path, monkeypatch):
+    import copy
+
+    import datasets
+
+    import workbench.compression.build as build
+
+    seen = []
+
+    def fake_distill(teacher, tokenizer, train, **kwargs):
+        seen.append((len(train), kwargs["alpha"]))
+        return copy.deepcopy(teacher)
+
+    monkeypatch.setattr(build, "distill_student", fake_distill)
+    config = C.CompressionConfig(max_length=MAX_LENGTH, student="layers:1", alpha=1.0, num_threads=1)
+    small = datasets.DatasetDict(train=data["train"].select(range(20)), validation=data["validation"],
+                                 transfer=data["train"])
+    C.build_variants(baseline["model"], baseline["tokenizer"], ["distilled_student", "distilled_hard_labels"],
+                     data=small, workdir=tmp_path, config=config, progress=False)
+    assert sorted(seen) == sorted([(len(data["train"]), 1.0), (len(data["train"]), 0.0)])
+    seen.clear()
+    plain = datasets.DatasetDict(train=small["train"], validation=small["validation"])
+    C.build_variants(baseline["model"], baseline["tokenizer"], ["distilled_student"], data=plain,
+                     workdir=tmp_path / "plain", config=config, progress=False)
+    assert seen == [(20, 1.0)]  # no transfer split: the train split

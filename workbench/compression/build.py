@@ -72,9 +72,10 @@ def build_variants(model, tokenizer, variants: Sequence[str], *, data, workdir: 
         returned in :func:`~workbench.compression.variant_sort_key` order (the baseline first),
         whatever order they were given in.
     data : datasets.DatasetDict
-        ``train`` (distillation, recovery, QAT, calibration texts and head importance; the
-        validation split is left to choose between the variants, the test split to report) and
-        ``validation`` (the fine-tunes' evaluation) splits with ``text`` and ``label``.
+        ``train`` (recovery, QAT, calibration texts and head importance; the validation split is
+        left to choose between the variants, the test split to report), ``validation`` (the
+        fine-tunes' evaluation) and optionally ``transfer`` (what the student is distilled on;
+        default ``train``) splits with ``text`` and ``label``.
     workdir : path, optional
         Where ONNX files and saved weights go (sizes are measured there). Default: a temporary
         folder removed when the interpreter exits (ONNX Runtime sessions for new thread counts
@@ -277,7 +278,8 @@ class _Builder:
         return self._torch(name, pruned, note=note, details={"removed_heads": removed})
 
     def _distilled(self, alpha: float):
-        cfg, train = self.config, self.data["train"]
+        cfg = self.config
+        train = self.data["transfer"] if "transfer" in self.data else self.data["train"]
         if cfg.distill_examples:
             train = train.select(range(min(cfg.distill_examples, len(train))))
         return distill_student(self.model, self.tokenizer, train, student=cfg.student, temperature=cfg.temperature,

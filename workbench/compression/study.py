@@ -33,19 +33,26 @@ def compression_baseline(data, settings: Mapping[str, Any], *, seed: int = 0, us
 
 
 def compression_splits(data, settings: Mapping[str, Any], *, seed: int = 0) -> dict[str, Any]:
-    """``build`` (train subsample + validation, what the variants are built from), ``validation`` (chooses)
-    and ``test`` (reports), each subsampled, stratified and seeded, as the profile says (0: all).
+    """``build`` (train subsample + validation, what the variants are built from, and ``transfer``: every
+    training text, what the student is distilled on), ``validation`` (chooses) and ``test`` (reports), each
+    subsampled, stratified and seeded, as the profile says (0: all).
+
+    The transfer set is the whole training split even when the baseline saw a subsample: with ``alpha = 1``
+    the student learns the teacher's outputs on those texts, never their labels (the hard-label control
+    does use them: it is the same student trained on labels instead of the teacher).
 
     >>> import datasets
     >>> rows = datasets.Dataset.from_dict({"text": ["a", "b"] * 10, "label": [0, 1] * 10})
     >>> data = datasets.DatasetDict(train=rows, validation=rows, test=rows)
     >>> s = compression_splits(data, {"finetune_examples": 4, "selection_examples": 0, "eval_examples": 6})
-    >>> len(s["build"]["train"]), len(s["validation"]), len(s["test"])
-    (4, 20, 6)
+    >>> len(s["build"]["train"]), len(s["build"]["transfer"]), len(s["validation"]), len(s["test"])
+    (4, 20, 20, 6)
     """
     from workbench.data import subsample
 
-    return {"build": subsample(data, split="train", n=settings["finetune_examples"], seed=seed),
+    build = subsample(data, split="train", n=settings["finetune_examples"], seed=seed)
+    build["transfer"] = data["train"]
+    return {"build": build,
             "validation": subsample(data, split="validation", n=settings["selection_examples"], seed=seed)["validation"],
             "test": subsample(data, split="test", n=settings["eval_examples"], seed=seed)["test"]}
 
@@ -90,7 +97,9 @@ def compression_setup_markdown(data, settings: Mapping[str, Any], base: Mapping[
     origin = "reused from the cache" if base["cached"] else "fine-tuned now"
     return (f"**Source** {_md(info['source'])} · **classes** {info['num_labels']} · **baseline** "
             f"{_md(settings['model'])} fine-tuned on {settings['finetune_examples'] or 'all'} examples "
-            f"({origin}, {base['seconds']:.0f} s) · **chosen on** {len(splits['validation'])} validation examples · "
+            f"({origin}, {base['seconds']:.0f} s) · **student distilled on** "
+            f"{settings.get('distill_examples') or 'all'} training texts · "
+            f"**chosen on** {len(splits['validation'])} validation examples · "
             f"**reported on** {len(splits['test'])} test examples · **threads** 1 and {threads}")
 
 
