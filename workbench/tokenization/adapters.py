@@ -67,6 +67,11 @@ class EncodedBatch:
         start = int(self.lengths[:text].sum())
         return self.ids[start:start + int(self.lengths[text])].tolist()
 
+    @property
+    def span_lengths(self) -> np.ndarray:
+        """Tokens per text of the texts ``spans`` holds (all of ``lengths`` unless ``span_texts`` is set)."""
+        return self.lengths if self.span_texts is None else self.lengths[self.span_texts]
+
     @functools.cached_property
     def id_lists(self) -> list[list[int]]:
         if self.given_lists is not None:
@@ -79,10 +84,8 @@ class EncodedBatch:
             return self.spans
         from workbench.tokenization.words import byte_spans_to_chars
 
-        if self.span_texts is None:
-            return byte_spans_to_chars(self.texts, self.spans, self.lengths)
-        return byte_spans_to_chars([self.texts[i] for i in self.span_texts], self.spans,
-                                   self.lengths[self.span_texts])
+        texts = self.texts if self.span_texts is None else [self.texts[i] for i in self.span_texts]
+        return byte_spans_to_chars(texts, self.spans, self.span_lengths)
 
     @property
     def starts(self) -> np.ndarray:
@@ -138,7 +141,7 @@ class HFTokenizer:
         chain = itertools.chain.from_iterable
         ids = np.fromiter(chain(e.ids for e in encodings), np.int64, count=int(lengths.sum()))
         spanned = encodings if spans_for is None else [encodings[i] for i in spans_for]
-        total = int(lengths.sum() if spans_for is None else lengths[spans_for].sum())
+        total = len(ids) if spans_for is None else int(lengths[spans_for].sum())
         spans = np.fromiter(chain(chain(e.offsets for e in spanned)), np.int64, count=2 * total).reshape(-1, 2)
         return EncodedBatch(ids, spans, lengths, seconds, texts, "char", span_texts=spans_for)
 

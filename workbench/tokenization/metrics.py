@@ -249,14 +249,12 @@ def pieces_per_word(batch, words: Words) -> np.ndarray:
         base, word_starts, word_ends = words.byte_base, words.byte_starts, words.byte_ends
     else:
         base, word_starts, word_ends = words.char_base, words.starts, words.ends
-    lengths = batch.lengths
     if batch.span_texts is not None:
-        spanned = np.zeros(len(lengths), bool)
+        spanned = np.zeros(len(batch.lengths), bool)
         spanned[batch.span_texts] = True
         keep = spanned[words.text_of_word]
-        word_starts, word_ends = word_starts[keep], word_ends[keep]
-        base, lengths = base[batch.span_texts], lengths[batch.span_texts]
-    base = np.repeat(base, lengths)
+        word_starts, word_ends, base = word_starts[keep], word_ends[keep], base[batch.span_texts]
+    base = np.repeat(base, batch.span_lengths)
     # searchsorted needs sorted spans; offsets are monotone except after unusual normalizers.
     starts = np.maximum.accumulate(batch.spans[:, 0] + base)
     ends = np.maximum.accumulate(batch.spans[:, 1] + base)
