@@ -307,7 +307,7 @@ def test_latency_grid_table_and_summary(baseline, data, config, tmp_path):
     decision = C.decide_compression(C.compression_table(scores.quality, latency), scores.predictions, scores.labels)
     summary = C.compression_summary(table, decision)
     assert set(summary["variants"]["ort_int8_dynamic_per_channel"]) == {*C.SUMMARY_KEYS, "status", "delta_ci95",
-                                                                       "validation_ci95"}
+                                                                       "validation_ci95", "validation_examples_needed"}
     assert summary["recommendation"]["tolerance"] == 0.01 and summary["verdict"]["n_comparisons"] == 1
 
 

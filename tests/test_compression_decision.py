@@ -125,6 +125,26 @@ def test_findings_and_summary_from_the_decision(planted):
     assert summary["variants"]["<img src=x>"]["reason"].startswith("Boom")
 
 
+def test_findings_name_the_faster_variants_validation_could_not_clear(planted):
+    table, predictions, labels = planted
+    table = table.assign(reason="", speedup_b1=20.0 / table.latency_ms_p50_b1, size_ratio=table.size_mb / 90.0,
+                         delta_accuracy=[0.0, -0.005, -0.06, 0.0], seq_len=128)
+    decision = C.decide_compression(table, predictions, labels)
+    assert decision["validation"]["fast_int8"]["examples_needed"] is None  # 6 points worse: no size would do
+    assert decision["validation"]["int8"]["n_examples"] == N
+    facts = C.compression_facts(table, decision, flags={"avx2"})
+    assert [row["variant"] for row in facts["passed_over"]] == ["fast_int8"]  # slow_ok is slower than int8
+    assert "fast\\_int8, 10.00x the speed" in C.compression_findings(table, decision, flags={"avx2"})
+    # 2 errors in 400 (delta -0.5 points) with a lower bound below -1: more examples would clear it.
+    wide = {split: dict(p) for split, p in predictions.items()}
+    wide["validation"]["fast_int8"] = wide["validation"]["fp32_eager"].copy()
+    wide["validation"]["fast_int8"][:2] ^= 1
+    decision = C.decide_compression(table, wide, labels)
+    needed = decision["validation"]["fast_int8"]["examples_needed"]
+    assert not decision["validation"]["fast_int8"]["non_inferior"] and needed > N
+    assert f"about {needed:,} validation examples" in C.compression_findings(table, decision, flags={"avx2"})
+
+
 def test_hardware_note_both_ways():
     assert C.int8_hardware_note({"avx2", "fma"}) == {
         "vnni": False, "avx512": False, "reduce_range": True, "text": C.int8_hardware_note({"avx2"})["text"]}

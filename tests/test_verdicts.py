@@ -19,6 +19,7 @@ from workbench.verdicts import (
     compare_predictions,
     compare_seed_scores,
     comparison_frame,
+    examples_for_non_inferiority,
     family_verdicts,
     findings_markdown,
     holm,
@@ -217,6 +218,35 @@ def test_minimum_detectable_effect_is_about_2_8_standard_errors():
     assert minimum_detectable_effect(0.01) == pytest.approx((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * 0.01)
     assert minimum_detectable_effect(0.01) == pytest.approx(0.028, abs=1e-4)
     assert minimum_detectable_effect(0.01, df=4) > minimum_detectable_effect(0.01)
+
+
+def test_examples_for_non_inferiority_puts_the_lower_bound_at_the_margin():
+    # 200 examples, 10 discordant each way: delta 0 with a wide interval. Tiling them keeps delta and
+    # the per-example spread, so at the predicted size the bootstrap's lower bound sits at -margin.
+    truth = np.zeros(200, dtype=int)
+    baseline, candidate = truth.copy(), truth.copy()
+    baseline[:10] = 1
+    candidate[10:20] = 1
+    small = compare_predictions(truth, candidate, baseline)
+    needed = examples_for_non_inferiority(small["delta"], small["se"], small["n_examples"], margin=0.01)
+    assert small["ci95"][0] < -0.01 and needed > 200
+    copies = round(needed / 200)
+    big = compare_predictions(np.tile(truth, copies), np.tile(candidate, copies), np.tile(baseline, copies))
+    assert big["ci95"][0] == pytest.approx(-0.01, abs=0.0015)
+    assert examples_for_non_inferiority(-0.01, small["se"], 200, margin=0.01) is None  # delta at -margin: never
+    assert examples_for_non_inferiority(0.005, 0.01, 400, margin=0.01) < needed
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"delta": 2.0}, r"'delta' parameter of examples_for_non_inferiority .* Got 2.0 instead"),
+    ({"se": -0.1}, r"'se' parameter of examples_for_non_inferiority .* Got -0.1 instead"),
+    ({"n_examples": 0}, r"'n_examples' parameter of examples_for_non_inferiority .* Got 0 instead"),
+    ({"margin": 0.0}, r"'margin' parameter of examples_for_non_inferiority .* Got 0.0 instead"),
+])
+def test_examples_for_non_inferiority_rejects_bad_input(kwargs, match):
+    args = {"delta": 0.0, "se": 0.01, "n_examples": 400, "margin": 0.01, **kwargs}
+    with pytest.raises(ParameterError, match=match):
+        examples_for_non_inferiority(args.pop("delta"), args.pop("se"), args.pop("n_examples"), **args)
 
 
 # --------------------------------------------------------------------------- selection

@@ -72,7 +72,9 @@ def decide_compression(table: pd.DataFrame, predictions: Mapping[str, Mapping[st
     -------
     dict
         ``choice``, ``recommended``, ``non_inferior`` (names, on validation), ``validation``
-        (name -> ``delta``, ``ci95``, ``non_inferior``), ``verdict`` (the choice's, on test),
+        (name -> ``delta``, ``ci95``, ``non_inferior``, ``n_examples`` and ``examples_needed``: how many
+        validation examples would show it non-inferior if its delta and spread held, ``None`` when its
+        delta is below ``-tolerance``; :func:`~workbench.verdicts.examples_for_non_inferiority`), ``verdict`` (the choice's, on test),
         ``verdicts`` (the family's), ``tolerance``, ``metric``, ``by``.
 
     Examples
@@ -126,8 +128,18 @@ def decide_compression(table: pd.DataFrame, predictions: Mapping[str, Mapping[st
     recommended = choice if choice in non_inferior and cost[choice] < cost[BASELINE] else BASELINE
     return {"choice": choice, "recommended": recommended, "non_inferior": non_inferior, "tolerance": float(tolerance),
             "metric": metric, "by": by, "verdict": verdicts[choice], "verdicts": verdicts,
-            "validation": {n: {"delta": val[n]["delta"], "ci95": list(val[n]["ci95"]), "non_inferior": n in non_inferior}
-                           for n in names}}
+            "validation": {n: _validation_entry(val[n], n in non_inferior, tolerance) for n in names}}
+
+
+def _validation_entry(comparison: Mapping[str, Any], non_inferior: bool, tolerance: float) -> dict[str, Any]:
+    """One variant's validation comparison, with the examples that would show it within ``tolerance``."""
+    from workbench.verdicts import examples_for_non_inferiority
+
+    n = comparison["n_examples"]
+    needed = (examples_for_non_inferiority(comparison["delta"], comparison["se"], n, margin=tolerance)
+              if n and tolerance > 0 else None)
+    return {"delta": comparison["delta"], "ci95": list(comparison["ci95"]), "non_inferior": non_inferior,
+            "n_examples": n, "examples_needed": needed}
 
 
 def decision_rows(decision: Mapping[str, Any]) -> pd.DataFrame:

@@ -54,6 +54,18 @@ def _fastest_by_method(table: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
+def _passed_over(table: pd.DataFrame, decision: Mapping[str, Any], limit: int = 3) -> list[dict[str, Any]]:
+    """The fastest variants quicker than the recommendation that validation could not show non-inferior."""
+    ok = table[(table.status == "ok") & table.speedup_b1.notna()].set_index("variant")
+    chosen = decision["recommended"]
+    floor = float(ok.at[chosen, "speedup_b1"]) if chosen in ok.index else 1.0
+    rows = [{"variant": name, "speedup_b1": float(ok.at[name, "speedup_b1"]), "delta": v["delta"],
+             "ci95": list(v["ci95"]), "n_examples": v.get("n_examples"), "examples_needed": v.get("examples_needed")}
+            for name, v in decision.get("validation", {}).items()
+            if name in ok.index and not v["non_inferior"] and ok.at[name, "speedup_b1"] > floor]
+    return sorted(rows, key=lambda r: (-r["speedup_b1"], r["variant"]))[:limit]
+
+
 def compression_facts(table: pd.DataFrame, decision: Mapping[str, Any], *, probe: pd.DataFrame | None = None,
                       references: pd.DataFrame | None = None, flags=None) -> dict[str, Any]:
     """The facts :func:`compression_findings` words, as plain values (tested exactly).
@@ -76,7 +88,7 @@ def compression_facts(table: pd.DataFrame, decision: Mapping[str, Any], *, probe
              "seq_len": int(rows["seq_len"].iloc[0]) if "seq_len" in rows and len(rows) else None,
              "by_method": _fastest_by_method(table), "int8": int8_hardware_note(flags),
              "failed": [(r.variant, r.reason) for r in table[table.status != "ok"].itertuples()],
-             "bf16": None, "references": []}
+             "passed_over": _passed_over(table, decision), "bf16": None, "references": []}
     if probe is not None and (probe.dtype == "bfloat16").any():
         bf16 = probe[probe.dtype == "bfloat16"].iloc[0]
         facts["bf16"] = {"native": bool(bf16.native), "slowdown": float(bf16.slowdown)}
@@ -110,6 +122,17 @@ def compression_findings(table: pd.DataFrame, decision: Mapping[str, Any], *, pr
                      f"eager at batch 1, sequence {f['seq_len']}, 1 thread, {f['size_ratio']:.2f}x the size.")
     if f["non_inferior"]:
         lines.append("- Non-inferior on validation: " + ", ".join(_md(n) for n in f["non_inferior"]) + ".")
+    for row in f["passed_over"]:
+        low, high = row["ci95"]
+        on = f" on {row['n_examples']:,} examples" if row["n_examples"] else ""
+        if row["examples_needed"] is None:
+            why = f"its Δ is below −{points:g} point(s), so no validation set would show it within the margin"
+        else:
+            why = (f"about {row['examples_needed']:,} validation examples would show it within {points:g} point(s), "
+                   "if this Δ and its spread held")
+        lines.append(f"- Faster, not shown within {points:g} point(s): {_md(row['variant'])}, "
+                     f"{row['speedup_b1']:.2f}x the speed; Δ on validation {100 * row['delta']:+.2f} points "
+                     f"(95% CI {100 * low:+.2f} to {100 * high:+.2f}){on}; {why}.")
     for row in f["by_method"]:
         lines.append(f"- Fastest {_md(row['method'])} variant: {_md(row['variant'])}, {row['speedup_b1']:.2f}x "
                      f"the speed, {100 * row['delta_accuracy']:+.2f} accuracy points on test, "

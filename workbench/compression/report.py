@@ -134,7 +134,8 @@ def compression_summary(table: pd.DataFrame, decision: dict[str, Any], *, probe:
     """The ``summary.json`` of the compression notebook.
 
     ``variants.<name>`` holds :data:`SUMMARY_KEYS`, ``status`` (failed ones their ``reason``) and,
-    for every variant the decision compared, ``delta_ci95`` (test) and ``validation_ci95``;
+    for every variant the decision compared, ``delta_ci95`` (test), ``validation_ci95`` and
+    ``validation_examples_needed`` (validation examples that would show it non-inferior, if its Δ held);
     ``recommendation`` the recommended variant with its speed-up and size ratio; ``verdict`` the
     chosen variant's verdict (:func:`~workbench.compression.decide_compression`) and ``verdicts``
     its family's; ``precision_probe``, ``references`` and ``baseline`` (from
@@ -159,6 +160,7 @@ def compression_summary(table: pd.DataFrame, decision: dict[str, Any], *, probe:
         if name in decision["verdicts"]:
             entry["delta_ci95"] = list(decision["verdicts"][name]["ci95"])
             entry["validation_ci95"] = list(decision["validation"][name]["ci95"])
+            entry["validation_examples_needed"] = decision["validation"][name].get("examples_needed")
         elif name == BASELINE:
             entry["delta_ci95"] = [0.0, 0.0]
         details = getattr((built or {}).get(name), "details", {}) or {}

@@ -71,6 +71,7 @@ from workbench.verdicts.rules import (
     ANSWERS,
     RULES,
     VERDICT_KEYS,
+    examples_for_non_inferiority,
     family_verdicts,
     holm,
     make_verdict,
@@ -81,5 +82,5 @@ from workbench.verdicts.selection import choose_on_validation
 
 __all__ = ["ALPHA", "ANSWERS", "COMPARISON_COLUMNS", "RULES", "VERDICT_KEYS", "answer_sentence",
            "choose_on_validation", "compare_predictions", "compare_seed_scores", "comparison_frame",
-           "family_verdicts", "findings_markdown", "holm", "make_verdict", "minimum_detectable_effect",
-           "rule_p_value"]
+           "examples_for_non_inferiority", "family_verdicts", "findings_markdown", "holm", "make_verdict",
+           "minimum_detectable_effect", "rule_p_value"]

@@ -75,6 +75,32 @@ def minimum_detectable_effect(se: float, *, df: int | None = None) -> float:
     return float((t.ppf(1 - ALPHA / 2, df) + t.ppf(_POWER, df)) * se)
 
 
+def examples_for_non_inferiority(delta: float, se: float, n_examples: int, *, margin: float) -> int | None:
+    """Examples a paired test would need for its lower 95% bound to reach ``-margin``, if ``delta`` held.
+
+    The per-example spread is read from this test (``se * sqrt(n_examples)``) and assumed to stay; the
+    answer is ``ceil((z_0.975 * spread / (delta + margin))^2)``. ``None`` when ``delta <= -margin``:
+    then no number of examples would show the candidate within the margin.
+
+    >>> examples_for_non_inferiority(0.0, 0.01, 400, margin=0.01)   # a 1-point SE on 400 examples
+    1537
+    >>> examples_for_non_inferiority(-0.015, 0.01, 400, margin=0.01) is None
+    True
+    """
+    from scipy.stats import norm
+
+    func = "examples_for_non_inferiority"
+    delta = check_float("delta", delta, func, low=-1.0, high=1.0)
+    se = check_float("se", se, func, low=0)
+    n_examples = check_int("n_examples", n_examples, func, low=1)
+    margin = check_float("margin", margin, func, low=0.0, low_open=True, high=1.0,
+                         fix="Give the accepted loss as a fraction, e.g. 0.01 for 1 point.")
+    if delta + margin <= 0:
+        return None
+    spread = se * np.sqrt(n_examples)
+    return int(np.ceil((norm.ppf(1 - ALPHA / 2) * spread / (delta + margin)) ** 2))
+
+
 def _check_comparison(comparison: Any, func: str) -> Mapping[str, Any]:
     missing = [k for k in _COMPARISON_KEYS if k not in comparison] if isinstance(comparison, Mapping) else None
     if missing is None or missing:
