@@ -500,7 +500,7 @@ def test_the_student_is_distilled_on_the_transfer_split_when_there_is_one(baseli
 
     import datasets
 
-    import workbench.compression.build as build
+    import workbench.compression.distill as distill
 
     seen = []
 
@@ -508,7 +508,7 @@ def test_the_student_is_distilled_on_the_transfer_split_when_there_is_one(baseli
         seen.append((len(train), kwargs["alpha"]))
         return copy.deepcopy(teacher)
 
-    monkeypatch.setattr(build, "distill_student", fake_distill)
+    monkeypatch.setattr(distill, "distill_student", fake_distill)
     config = C.CompressionConfig(max_length=MAX_LENGTH, student="layers:1", alpha=1.0, num_threads=1)
     small = datasets.DatasetDict(train=data["train"].select(range(20)), validation=data["validation"],
                                  transfer=data["train"])
@@ -520,3 +520,37 @@ def test_the_student_is_distilled_on_the_transfer_split_when_there_is_one(baseli
     C.build_variants(baseline["model"], baseline["tokenizer"], ["distilled_student"], data=plain,
                      workdir=tmp_path / "plain", config=config, progress=False)
     assert seen == [(20, 1.0)]  # no transfer split: the train split
+
+
+def test_distilled_students_are_reused_from_the_cache_only_for_the_same_teacher_data_and_settings(baseline, data,
+                                                                                                   tmp_path):
+    import copy
+
+    import datasets
+
+    from workbench.compression.distill import cached_student
+
+    train = data["train"].select(range(64))
+    settings = {"student": "layers:1", "epochs": 1.0, "max_length": MAX_LENGTH, "seed": 0, "alpha": 1.0}
+    teacher, tokenizer = baseline["model"], baseline["tokenizer"]
+    first, cached = cached_student(teacher, tokenizer, train, cache_dir=tmp_path, **settings)
+    again, cached_again = cached_student(teacher, tokenizer, train, cache_dir=tmp_path, **settings)
+    assert (cached, cached_again) == (False, True)
+    texts = list(data["test"]["text"][:16])
+    np.testing.assert_array_equal(_torch_logits(first, tokenizer, texts)[0], _torch_logits(again, tokenizer, texts)[0])
+    assert again.config.num_hidden_layers == 1
+    other_teacher = copy.deepcopy(teacher)
+    with torch.no_grad():
+        next(other_teacher.parameters()).add_(1e-3)
+    assert not cached_student(other_teacher, tokenizer, train, cache_dir=tmp_path, **settings)[1]
+    assert not cached_student(teacher, tokenizer, train, cache_dir=tmp_path, **{**settings, "alpha": 0.0})[1]
+    assert not cached_student(teacher, tokenizer, data["train"].select(range(1, 65)), cache_dir=tmp_path,
+                              **settings)[1]
+    assert len(list((tmp_path / "students").iterdir())) == 4  # one folder per distinct key, no temporary ones left
+    config = C.CompressionConfig(max_length=MAX_LENGTH, student="layers:1", alpha=1.0, distill_epochs=1.0,
+                                 num_threads=1)
+    small = datasets.DatasetDict(train=train, validation=data["validation"])
+    notes = [C.build_variants(teacher, tokenizer, ["distilled_student"], data=small, workdir=tmp_path / f"w{i}",
+                              config=config, cache_dir=tmp_path, progress=False)["distilled_student"].note
+             for i in range(2)]
+    assert not notes[0].endswith("reused from the cache") and notes[1].endswith("; reused from the cache")

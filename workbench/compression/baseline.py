@@ -97,18 +97,19 @@ def finetune_baseline(data, *, model: str = "minilm", train_examples: int = 1000
             "seconds": time.perf_counter() - start, "key": key, "path": folder}
 
 
-def _save_atomic(model, tokenizer, folder: Path, meta: dict) -> None:
+def _save_atomic(model, tokenizer, folder: Path, meta: dict, marker: str = "workbench_baseline.json") -> None:
+    """``save_pretrained`` into a temporary sibling, then rename it to ``folder`` (``marker`` holds ``meta``)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         with _quiet():
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-        (tmp / "workbench_baseline.json").write_text(json.dumps(meta, indent=2))
+        (tmp / marker).write_text(json.dumps(meta, indent=2))
         os.replace(tmp, folder)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)  # another run got there first, or the disk is full
-        if not (folder / "workbench_baseline.json").exists():
+        if not (folder / marker).exists():
             raise
 
 

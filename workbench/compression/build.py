@@ -31,7 +31,7 @@ from workbench.compression.config import (
     method_of,
     variant_sort_key,
 )
-from workbench.compression.distill import distill_student
+from workbench.compression.distill import cached_student
 from workbench.compression.onnx import (
     calibration_texts,
     export_onnx,
@@ -59,7 +59,8 @@ from workbench.errors import DataError, ParameterError, first_line
 
 
 def build_variants(model, tokenizer, variants: Sequence[str], *, data, workdir: str | os.PathLike | None = None,
-                   config: CompressionConfig | None = None, progress: bool = True) -> dict[str, Variant]:
+                   config: CompressionConfig | None = None, cache_dir: str | os.PathLike | None = None,
+                   progress: bool = True) -> dict[str, Variant]:
     """Build every requested variant of ``model``; a failure becomes a ``failed`` variant, never an exception.
 
     Parameters
@@ -81,6 +82,9 @@ def build_variants(model, tokenizer, variants: Sequence[str], *, data, workdir: 
         folder removed when the interpreter exits (ONNX Runtime sessions for new thread counts
         are opened from these files, so they must outlive the build).
     config : CompressionConfig
+    cache_dir : path, optional
+        Where distilled students are kept between runs (:func:`~workbench.compression.distill.cached_student`;
+        the notebook passes its cached baseline's folder). None: every run distils afresh.
 
     Returns
     -------
@@ -113,7 +117,7 @@ def build_variants(model, tokenizer, variants: Sequence[str], *, data, workdir: 
         atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    builder = _Builder(model, tokenizer, data, workdir, config)
+    builder = _Builder(model, tokenizer, data, workdir, config, cache_dir)
     built: dict[str, Variant] = {}
     for name in progress_bar(names, desc="variants", disable=not progress):
         start = time.perf_counter()
@@ -139,9 +143,9 @@ def _skipped(name: str, reason: str) -> Variant:
 class _Builder:
     """Builds variants one by one, sharing the ONNX export and head importance between them."""
 
-    def __init__(self, model, tokenizer, data, workdir: Path, config: CompressionConfig) -> None:
+    def __init__(self, model, tokenizer, data, workdir: Path, config: CompressionConfig, cache_dir=None) -> None:
         self.model, self.tokenizer, self.data = model.eval(), tokenizer, data
-        self.workdir, self.config = workdir, config
+        self.workdir, self.config, self.cache_dir = workdir, config, cache_dir
         self._cache: dict[str, Any] = {}
 
     def _once(self, key: str, make: Callable[[], Any]) -> Any:
@@ -282,22 +286,26 @@ class _Builder:
         train = self.data["transfer"] if "transfer" in self.data else self.data["train"]
         if cfg.distill_examples:
             train = train.select(range(min(cfg.distill_examples, len(train))))
-        return distill_student(self.model, self.tokenizer, train, student=cfg.student, temperature=cfg.temperature,
-                               alpha=alpha, epochs=cfg.distill_epochs, learning_rate=cfg.distill_learning_rate,
-                               max_length=cfg.max_length, batch_size=cfg.batch_size, seed=cfg.seed)
+        student, cached = cached_student(self.model, self.tokenizer, train, cache_dir=self.cache_dir,
+                                         student=cfg.student, temperature=cfg.temperature, alpha=alpha,
+                                         epochs=cfg.distill_epochs, learning_rate=cfg.distill_learning_rate,
+                                         max_length=cfg.max_length, batch_size=cfg.batch_size, seed=cfg.seed)
+        return student, "; reused from the cache" if cached else ""
 
     def _student(self, name: str) -> Variant:
         cfg = self.config
         if name == "distilled_hard_labels":  # the control: same student, budget and seed, labels only
-            return self._torch(name, self._distilled(0.0), note=f"student {cfg.student}, labels only (alpha=0)")
-        student = self._once("student", lambda: self._distilled(cfg.alpha))
-        return self._torch(name, student, note=f"student {cfg.student}, T={cfg.temperature:g}, alpha={cfg.alpha:g}")
+            control, origin = self._distilled(0.0)
+            return self._torch(name, control, note=f"student {cfg.student}, labels only (alpha=0){origin}")
+        student, origin = self._once("student", lambda: self._distilled(cfg.alpha))
+        return self._torch(name, student,
+                           note=f"student {cfg.student}, T={cfg.temperature:g}, alpha={cfg.alpha:g}{origin}")
 
     def _compound(self, name: str) -> Variant:
         """A pipeline: the distilled student or the 25%-head-pruned model, then dynamic int8 (per channel)."""
         cfg = self.config
         if name == "distilled_int8":
-            model = self._once("student", lambda: self._distilled(cfg.alpha))
+            model, _ = self._once("student", lambda: self._distilled(cfg.alpha))
         else:
             model, _ = prune_heads(self.model, self._once("importance", self._head_importance), 0.25)
         exported = export_onnx(model, self.tokenizer, self.workdir / f"{name}_fp32.onnx", max_length=cfg.max_length)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -125,3 +128,47 @@ def distill_student(teacher, tokenizer, train, *, student: str = "layers:2", tem
         with quiet_transformers():
             trainer.train()
     return trainer.model.eval()
+
+
+_STUDENT_MARKER = "workbench_student.json"
+_STUDENT_FORMAT = 1  # bump when distill_student's training changes, so older cached students are not reused
+
+
+def _fingerprint(model, train) -> dict[str, str]:
+    """SHA-256 of the teacher's weights (names and bytes) and of the training texts and labels."""
+    import torch
+
+    weights = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    rows = json.dumps([list(train["text"]), [int(y) for y in train["label"]]]).encode()
+    return {"teacher": weights.hexdigest(), "data": hashlib.sha256(rows).hexdigest()}
+
+
+def cached_student(teacher, tokenizer, train, *, cache_dir=None, **settings) -> tuple[object, bool]:
+    """:func:`distill_student`, kept in ``cache_dir`` (None: no cache): returns ``(student, cached)``.
+
+    The key hashes the teacher's weights, the training texts and labels, every setting and the torch
+    and transformers versions, so a change to any of them distils afresh. The copy is written like
+    the baseline's (``save_pretrained`` into a temporary folder, then renamed into place).
+    """
+    import torch
+    import transformers
+
+    from workbench.compression.baseline import _save_atomic
+    from workbench.models import load_model
+
+    if cache_dir is None:
+        return distill_student(teacher, tokenizer, train, **settings), False
+    source = {"format": _STUDENT_FORMAT, "settings": settings, **_fingerprint(teacher, train),
+              "torch": torch.__version__, "transformers": transformers.__version__}
+    key = hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:16]
+    folder = Path(cache_dir) / "students" / key
+    if (folder / _STUDENT_MARKER).exists():
+        labels = [teacher.config.id2label[i] for i in range(teacher.config.num_labels)]
+        student, _ = load_model(str(folder), num_labels=teacher.config.num_labels, label_names=labels)
+        return student.to(next(teacher.parameters()).device).eval(), True
+    student = distill_student(teacher, tokenizer, train, **settings)
+    _save_atomic(student, tokenizer, folder, source, marker=_STUDENT_MARKER)
+    return student, False
