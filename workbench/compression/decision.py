@@ -74,8 +74,8 @@ def decide_compression(table: pd.DataFrame, predictions: Mapping[str, Mapping[st
         ``choice``, ``recommended``, ``non_inferior`` (names, on validation), ``validation``
         (name -> ``delta``, ``ci95``, ``non_inferior``, ``n_examples`` and ``examples_needed``: how many
         validation examples would show it non-inferior if its delta and spread held, ``None`` when its
-        delta is below ``-tolerance``; :func:`~workbench.verdicts.examples_for_non_inferiority`), ``verdict`` (the choice's, on test),
-        ``verdicts`` (the family's), ``tolerance``, ``metric``, ``by``.
+        delta is below ``-tolerance``; :func:`~workbench.verdicts.examples_for_non_inferiority`),
+        ``verdict`` (the choice's, on test), ``verdicts`` (the family's), ``tolerance``, ``metric``, ``by``.
 
     Examples
     --------

@@ -60,7 +60,7 @@ def _passed_over(table: pd.DataFrame, decision: Mapping[str, Any], limit: int = 
     chosen = decision["recommended"]
     floor = float(ok.at[chosen, "speedup_b1"]) if chosen in ok.index else 1.0
     rows = [{"variant": name, "speedup_b1": float(ok.at[name, "speedup_b1"]), "delta": v["delta"],
-             "ci95": list(v["ci95"]), "n_examples": v.get("n_examples"), "examples_needed": v.get("examples_needed")}
+             "ci95": list(v["ci95"]), "n_examples": v["n_examples"], "examples_needed": v["examples_needed"]}
             for name, v in decision.get("validation", {}).items()
             if name in ok.index and not v["non_inferior"] and ok.at[name, "speedup_b1"] > floor]
     return sorted(rows, key=lambda r: (-r["speedup_b1"], r["variant"]))[:limit]
