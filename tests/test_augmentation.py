@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -49,9 +50,23 @@ def test_variants_do_not_depend_on_processes_chunks_or_neighbours(monkeypatch):
     single = aug.augment(texts, "eda", alpha=0.2, n_aug=6, seed=3, progress=False)
     parallel = aug.augment(texts, "eda", alpha=0.2, n_aug=6, seed=3, n_jobs=2, chunk_size=5, progress=False)
     assert single.equals(parallel)
+    guided = aug.augment(texts, "eda", alpha=0.2, n_aug=6, seed=3, n_jobs=2, progress=False)  # shrinking tasks
+    assert single.equals(guided)
     # A subset with the same ids gets the same variants as inside the whole set.
     subset = aug.augment(texts[2:4], "eda", alpha=0.2, n_aug=6, seed=3, text_ids=[2, 3], progress=False)
     assert subset["augmented"].tolist() == single[single.text_id.isin([2, 3])]["augmented"].tolist()
+
+
+@pytest.mark.parametrize("n_texts, n_jobs", [(1, 2), (15, 2), (2000, 2), (5000, 4), (100_000, 2)])
+def test_guided_tasks_cover_every_text_once_and_shrink(n_texts, n_jobs):
+    bounds = run._chunk_bounds(n_texts, n_jobs, None)
+    assert bounds[0][0] == 0 and bounds[-1][1] == n_texts
+    assert all(stop == start for (_, stop), (start, _) in itertools.pairwise(bounds))  # contiguous, no overlap
+    sizes = [stop - start for start, stop in bounds]
+    assert all(16 <= size <= 256 for size in sizes[:-1]) and 1 <= sizes[-1] <= 256
+    assert sizes[:-1] == sorted(sizes[:-1], reverse=True)
+    if n_texts >= 2000:  # the last tasks are small enough for the workers to finish together
+        assert sizes[-2] == 16 and sizes[0] >= 8 * sizes[-2]
 
 
 @pytest.mark.parametrize("recipe", ["antonym", "synonym"])
