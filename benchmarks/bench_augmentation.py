@@ -12,7 +12,7 @@ goes first alternates, so neither side always inherits the other's garbage) and 
 reported (other work on a shared machine only ever adds time), with the median ratio of the two CPU times
 per round beside it (time other processes take is not counted); read the ratios, not the seconds.
 
-    .venv/bin/python benchmarks/bench_augmentation.py [--texts 2000] [--repeats 6]
+    .venv/bin/python benchmarks/bench_augmentation.py [--texts 2000] [--repeats 10]
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000,
                         help="fine-food reviews to augment (at 400 the EDA run lasts 0.6 s and starting two "
                              "processes eats much of the gain)")
-    parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     texts = list(wb.load_dataset("builtin:fine_foods")["train"]["text"][:args.texts])
     load = os.getloadavg()[0]
