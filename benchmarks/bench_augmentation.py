@@ -36,6 +36,12 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def _alternating(pair: tuple, round_: int) -> tuple:
+    """``pair`` in even rounds, reversed in odd ones: neither side always runs first (and inherits the
+    other's garbage)."""
+    return pair if round_ % 2 == 0 else pair[::-1]
+
+
 def overhead(texts: list[str], recipe: str, repeats: int) -> tuple[float, float, float]:
     """Best seconds of raw nlpaug and of workbench.augment, same augmenter object, one process, and the
     median of the per-round ratios of their CPU times (steadier when other jobs take the cores)."""
@@ -53,7 +59,7 @@ def overhead(texts: list[str], recipe: str, repeats: int) -> tuple[float, float,
     raw_times, our_times, cpu_ratios = [], [], []
     for round_ in range(repeats):
         cpu = {}
-        for name, fn in (("raw", raw), ("ours", ours))[::1 if round_ % 2 == 0 else -1]:  # alternate who goes first
+        for name, fn in _alternating((("raw", raw), ("ours", ours)), round_):
             start = time.process_time()
             (raw_times if name == "raw" else our_times).append(_timed(fn))
             cpu[name] = time.process_time() - start
@@ -77,7 +83,7 @@ def parallel(texts: list[str], recipe: str, n_aug: int, repeats: int) -> tuple[f
     one, two, projected = [], [], []
     for round_ in range(repeats):
         cpu = {}
-        for n_jobs in (1, 2)[::1 if round_ % 2 == 0 else -1]:  # alternate who goes first
+        for n_jobs in _alternating((1, 2), round_):
             start = _cpu()
             (one if n_jobs == 1 else two).append(_timed(lambda n=n_jobs: run(n)))
             end = _cpu()

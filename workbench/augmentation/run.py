@@ -188,12 +188,9 @@ def _chunk_bounds(n_texts: int, n_jobs: int, chunk_size: int | None) -> list[tup
     >>> [b - a for a, b in _chunk_bounds(1000, 2, None)]
     [250, 188, 141, 106, 79, 59, 45, 33, 25, 19, 16, 16, 16, 7]
     """
-    if chunk_size is not None or n_jobs == 1:
-        size = chunk_size or 64
-        return [(start, min(n_texts, start + size)) for start in range(0, n_texts, size)]
     bounds, start = [], 0
     while start < n_texts:
-        size = min(256, max(16, math.ceil((n_texts - start) / (2 * n_jobs))))
+        size = chunk_size or (64 if n_jobs == 1 else min(256, max(16, math.ceil((n_texts - start) / (2 * n_jobs)))))
         bounds.append((start, min(n_texts, start + size)))
         start += size
     return bounds
